@@ -1,0 +1,95 @@
+# spool: build, test and install the Lua module spool.core (+ lua/).
+#
+#   make                 build/luajit/spool/core.so
+#   make LUA=lua5.1      build/lua5.1/spool/core.so (also lua5.4)
+#   make test            specs under luajit, lua5.1, lua5.4 + C tests
+#   make asan            the suite with AddressSanitizer + UBSan
+#   make valgrind        the suite under valgrind with lua5.1
+#   make install         honours PREFIX, DESTDIR and LuaRocks' variables
+#   make deps            installs the Debian packages (tools/install-deps)
+
+LUA ?= luajit
+# LuaRocks passes LUA as a full path; the build directory uses its name.
+LUA_NAME = $(notdir $(LUA))
+# pkg-config name of the interpreter's headers.
+LUA_PC_luajit = luajit
+LUA_PC_lua5.1 = lua5.1
+LUA_PC_lua5.4 = lua5.4
+LUA_PC ?= $(or $(LUA_PC_$(LUA_NAME)),$(LUA_NAME))
+LUA_VERSION_luajit = 5.1
+LUA_VERSION_lua5.1 = 5.1
+LUA_VERSION_lua5.4 = 5.4
+LUA_VERSION ?= $(or $(LUA_VERSION_$(LUA_NAME)),5.1)
+
+PREFIX ?= /usr/local
+LUA_INCDIR ?= $(patsubst -I%,%,$(firstword $(shell pkg-config --cflags-only-I $(LUA_PC) 2>/dev/null)))
+INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+LIBFLAG ?= -shared
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3)
+SQLITE_LIBS := $(shell pkg-config --libs sqlite3)
+# Only luaopen_spool_core leaves the module; Lua's own library is never
+# linked in: the interpreter provides it.
+MODCFLAGS = -std=gnu11 -fPIC -fvisibility=hidden $(WARN) $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS)
+LIBS = $(SQLITE_LIBS) -lpthread -lm
+
+BUILD ?= build/$(LUA_NAME)
+CORE_SRC = csrc/spool_id.c csrc/spool_error.c csrc/spool_checksum.c csrc/spool_gate.c \
+           csrc/spool.c csrc/spool_sqlite.c
+MOD_SRC = $(CORE_SRC) csrc/spool_lua.c
+HEADERS = $(wildcard csrc/*.h)
+OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
+CORE_SO = $(BUILD)/spool/core.so
+
+.PHONY: all test asan valgrind install uninstall clean deps demo ctest
+all: $(CORE_SO)
+
+$(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MODCFLAGS) -c $< -o $@
+
+$(CORE_SO): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(OBJS) $(LIBS)
+
+# C test programs, linked against the core (no Lua).
+CTESTS = id_threads core_api
+$(BUILD)/test/%: csrc/test/%.c $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ $< \
+	    $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(LIBS)
+
+ctest: $(addprefix $(BUILD)/test/,$(CTESTS))
+
+test:
+	@tools/run-tests
+
+asan:
+	@SPOOL_SANITIZE=asan tools/run-tests
+
+valgrind:
+	@SPOOL_SANITIZE=valgrind tools/run-tests
+
+demo: all
+	@LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) tools/demo.lua
+
+deps:
+	@tools/install-deps
+
+install: $(CORE_SO)
+	install -d $(DESTDIR)$(INST_LIBDIR)/spool $(DESTDIR)$(INST_LUADIR)/spool
+	install -m 0755 $(CORE_SO) $(DESTDIR)$(INST_LIBDIR)/spool/core.so
+	install -m 0644 lua/spool.lua $(DESTDIR)$(INST_LUADIR)/spool.lua
+	for f in lua/spool/*.lua; do [ -e "$$f" ] || continue; \
+	    install -m 0644 "$$f" $(DESTDIR)$(INST_LUADIR)/spool/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(INST_LIBDIR)/spool/core.so $(DESTDIR)$(INST_LUADIR)/spool.lua
+	rm -rf $(DESTDIR)$(INST_LUADIR)/spool
+
+clean:
+	rm -rf build

@@ -1,0 +1,576 @@
+/*
+ * spool.c: the backend-independent spool API.  Everything every backend
+ * needs once: fork and shutdown checks, the health gate, effective
+ * deadlines, concurrency limits, free-space checks and counters.
+ */
+#define _GNU_SOURCE
+#include "spool.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spool_backend.h"
+#include "spool_gate.h"
+
+/* How often a store re-reads the free space of the file system. */
+#define SPACE_CHECK_NS 1000000000LL
+
+/* A counting semaphore whose wait honours a monotonic deadline. */
+typedef struct limit {
+    unsigned max, used; /* max 0 = unlimited */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+} limit;
+
+struct spool {
+    const spool_backend *be;
+    void *st;                /* backend state; NULL once shut down */
+    pid_t pid;               /* the process that opened it */
+    pthread_rwlock_t life;   /* operations read-lock, shutdown write-locks */
+    atomic_int closed;
+    atomic_int refs;         /* the handle + open cursors */
+    char *path;
+    spool_params params;
+    spool_gate gate;
+    limit stores, loads, removes;
+    atomic_llong next_space_check_ns;
+    atomic_ullong n_stores, n_loads, n_removes, n_errors;
+    atomic_ullong n_by_kind[SPOOL_KIND_COUNT];
+};
+
+struct spool_cursor {
+    spool *s;
+    void *cur;
+};
+
+double spool_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void spool_free(void *p)
+{
+    free(p);
+}
+
+void spool_params_init(spool_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = "SQLite";
+    p->min_free_space.is_percent = 1;
+    p->min_free_space.value = 10;
+    p->min_free_inodes.is_percent = 1;
+    p->min_free_inodes.value = 10;
+    p->store_deadline = 30;
+    p->error_latch_duration = 15;
+    p->error_unlatch_duration = 300;
+    p->allow_error_unlatch = 1;
+}
+
+static void limit_init(limit *l, unsigned max)
+{
+    pthread_condattr_t ca;
+    l->max = max;
+    l->used = 0;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cond, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void limit_destroy(limit *l)
+{
+    pthread_mutex_destroy(&l->lock);
+    pthread_cond_destroy(&l->cond);
+}
+
+/* Takes a slot, waiting no later than `at` (monotonic seconds).
+ * Returns 0, or -1 when the deadline passed first. */
+static int limit_acquire(limit *l, double at)
+{
+    if (l->max == 0)
+        return 0;
+    struct timespec ts;
+    double whole = floor(at);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((at - whole) * 1e9);
+    pthread_mutex_lock(&l->lock);
+    while (l->used >= l->max) {
+        if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT && l->used >= l->max) {
+            pthread_mutex_unlock(&l->lock);
+            return -1;
+        }
+    }
+    l->used++;
+    pthread_mutex_unlock(&l->lock);
+    return 0;
+}
+
+static void limit_release(limit *l)
+{
+    if (l->max == 0)
+        return;
+    pthread_mutex_lock(&l->lock);
+    l->used--;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+int spool_deadline_error(const spool_deadline *dl, spool_error *err)
+{
+    if (dl->caller_first)
+        return spool_error_set(err, SPOOL_CALLER_DEADLINE_EXCEEDED, NULL);
+    return spool_error_backpressure(err, dl->store_deadline);
+}
+
+/* The effective deadline: min(caller's, now + store_deadline). */
+static void make_deadline(spool *s, const spool_write_opts *o, spool_deadline *dl)
+{
+    double own = spool_monotonic() + s->params.store_deadline;
+    dl->store_deadline = s->params.store_deadline;
+    if (o != NULL && o->deadline > 0 && o->deadline <= own) {
+        dl->at = o->deadline;
+        dl->caller_first = 1;
+    } else {
+        dl->at = own;
+        dl->caller_first = 0;
+    }
+}
+
+static int below(const spool_threshold *t, uint64_t avail, uint64_t total)
+{
+    if (total == 0)
+        return 0; /* e.g. btrfs reports no inode count: never "below" */
+    if (t->is_percent)
+        return (double)avail < (double)total * t->value / 100.0;
+    return (double)avail < t->value;
+}
+
+/* Re-reads free space and inodes and sets the gate's space flag.
+ * Failure to read them is not a reason to refuse mail: it leaves the
+ * flag as it was. */
+static void check_space(spool *s, spool_health *h)
+{
+    struct statvfs v;
+    if (statvfs(s->path, &v) != 0)
+        return;
+    uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize, total = (uint64_t)v.f_blocks * v.f_frsize;
+    uint64_t iavail = v.f_favail, itotal = v.f_files;
+    int low = below(&s->params.min_free_space, avail, total) ||
+              below(&s->params.min_free_inodes, iavail, itotal);
+    spool_gate_set_space_low(&s->gate, low);
+    if (h != NULL) {
+        h->free_bytes = avail;
+        h->total_bytes = total;
+        h->free_inodes = iavail;
+        h->total_inodes = itotal;
+    }
+}
+
+static void maybe_check_space(spool *s)
+{
+    long long now = spool_monotonic_ns();
+    long long next = atomic_load_explicit(&s->next_space_check_ns, memory_order_relaxed);
+    if (now < next)
+        return;
+    if (atomic_compare_exchange_strong(&s->next_space_check_ns, &next, now + SPACE_CHECK_NS))
+        check_space(s, NULL);
+}
+
+/* Enters an operation: refuses in a forked child and after shutdown.
+ * On success the caller holds the life lock and must call leave(). */
+static int enter(spool *s, spool_error *err)
+{
+    spool_error_clear(err);
+    if (s == NULL)
+        return spool_error_set(err, SPOOL_MISUSE, "spool handle is NULL");
+    pid_t pid = getpid();
+    if (pid != s->pid)
+        return spool_error_set(err, SPOOL_CLOSED,
+                               "spool %s was opened by process %ld and cannot be used after fork() "
+                               "in process %ld: open it in the child",
+                               s->path, (long)s->pid, (long)pid);
+    pthread_rwlock_rdlock(&s->life);
+    if (atomic_load(&s->closed)) {
+        pthread_rwlock_unlock(&s->life);
+        return spool_error_set(err, SPOOL_CLOSED, "spool %s is shut down", s->path);
+    }
+    return 0;
+}
+
+static void leave(spool *s)
+{
+    pthread_rwlock_unlock(&s->life);
+}
+
+/* Counts the outcome and feeds it to the gate.  Returns rc. */
+static int account(spool *s, int rc, spool_error *err)
+{
+    if (rc == 0) {
+        spool_gate_record_success(&s->gate);
+        return 0;
+    }
+    if (err->kind > SPOOL_OK && err->kind < SPOOL_KIND_COUNT) {
+        atomic_fetch_add(&s->n_by_kind[err->kind], 1);
+        if (err->kind != SPOOL_NOT_FOUND && err->kind != SPOOL_MISUSE)
+            atomic_fetch_add(&s->n_errors, 1);
+    }
+    spool_gate_record_error(&s->gate, err);
+    return rc;
+}
+
+static const spool_backend *backend_for(const char *kind)
+{
+    if (kind == NULL || strcmp(kind, "SQLite") == 0)
+        return &spool_sqlite_backend;
+    return NULL;
+}
+
+int spool_open(const spool_params *params, spool **out, spool_error *err)
+{
+    spool_error_clear(err);
+    *out = NULL;
+    if (params == NULL || params->path == NULL || params->path[0] == '\0')
+        return spool_error_set(err, SPOOL_MISUSE, "path: a directory path is required");
+    const spool_backend *be = backend_for(params->kind);
+    if (be == NULL)
+        return spool_error_set(err, SPOOL_MISUSE,
+                               "kind: the %s backend is not built into this spool (available: SQLite)",
+                               params->kind);
+    if (!(params->store_deadline > 0) || params->error_latch_duration < 0 ||
+        params->error_unlatch_duration < 0)
+        return spool_error_set(err, SPOOL_MISUSE,
+                               "store_deadline must be > 0 and the latch durations >= 0");
+    spool *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(params->path)) == NULL) {
+        free(s);
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening spool %s", params->path);
+    }
+    s->params = *params;
+    s->params.path = s->path;
+    s->params.kind = be->kind;
+    s->be = be;
+    if (be->open(&s->params, &s->st, err) != 0) {
+        free(s->path);
+        free(s);
+        return -1;
+    }
+    s->pid = getpid();
+    pthread_rwlock_init(&s->life, NULL);
+    atomic_init(&s->closed, 0);
+    atomic_init(&s->refs, 1);
+    spool_gate_init(&s->gate, params->error_latch_duration, params->error_unlatch_duration,
+                    params->allow_error_unlatch);
+    limit_init(&s->stores, params->limit_concurrent_stores);
+    limit_init(&s->loads, params->limit_concurrent_loads);
+    limit_init(&s->removes, params->limit_concurrent_removes);
+    check_space(s, NULL);
+    atomic_init(&s->next_space_check_ns, spool_monotonic_ns() + SPACE_CHECK_NS);
+    *out = s;
+    return 0;
+}
+
+int spool_store_many(spool *s, const spool_item *items, size_t n, const spool_write_opts *opts,
+                     spool_error *err)
+{
+    if (enter(s, err) != 0)
+        return -1;
+    maybe_check_space(s);
+    int rc;
+    spool_deadline dl;
+    if (spool_gate_reason(&s->gate) != NULL) {
+        rc = spool_error_set(err, SPOOL_UNHEALTHY, NULL);
+        atomic_fetch_add(&s->n_by_kind[SPOOL_UNHEALTHY], 1);
+        atomic_fetch_add(&s->n_errors, 1);
+        leave(s);
+        return rc;
+    }
+    make_deadline(s, opts, &dl);
+    if (limit_acquire(&s->stores, dl.at) != 0) {
+        rc = spool_deadline_error(&dl, err);
+    } else {
+        rc = s->be->store(s->st, items, n, opts != NULL && opts->force_sync, &dl, err);
+        limit_release(&s->stores);
+    }
+    if (rc == 0)
+        atomic_fetch_add(&s->n_stores, n);
+    account(s, rc, err);
+    leave(s);
+    return rc;
+}
+
+int spool_store(spool *s, const spool_id *id, const void *data, size_t len,
+                const spool_write_opts *opts, spool_error *err)
+{
+    spool_item item = {*id, data, len};
+    return spool_store_many(s, &item, 1, opts, err);
+}
+
+int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (enter(s, err) != 0)
+        return -1;
+    int rc;
+    spool_deadline dl;
+    make_deadline(s, NULL, &dl);
+    if (limit_acquire(&s->loads, dl.at) != 0) {
+        rc = spool_deadline_error(&dl, err);
+    } else {
+        rc = s->be->load(s->st, id, data, len, &dl, err);
+        limit_release(&s->loads);
+    }
+    if (rc == 0)
+        atomic_fetch_add(&s->n_loads, 1);
+    account(s, rc, err);
+    leave(s);
+    return rc;
+}
+
+int spool_remove_many(spool *s, const spool_id *ids, size_t n, const spool_write_opts *opts,
+                      size_t *removed, spool_error *err)
+{
+    *removed = 0;
+    if (enter(s, err) != 0)
+        return -1;
+    int rc;
+    spool_deadline dl;
+    make_deadline(s, opts, &dl);
+    if (limit_acquire(&s->removes, dl.at) != 0) {
+        rc = spool_deadline_error(&dl, err);
+    } else {
+        rc = s->be->remove(s->st, ids, n, &dl, removed, err);
+        limit_release(&s->removes);
+    }
+    if (rc == 0)
+        atomic_fetch_add(&s->n_removes, *removed);
+    account(s, rc, err);
+    leave(s);
+    return rc;
+}
+
+int spool_remove(spool *s, const spool_id *id, const spool_write_opts *opts, int *removed,
+                 spool_error *err)
+{
+    size_t n = 0;
+    int rc = spool_remove_many(s, id, 1, opts, &n, err);
+    *removed = n > 0;
+    return rc;
+}
+
+/* Drops one reference; the last one frees the handle. */
+static void unref(spool *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    limit_destroy(&s->stores);
+    limit_destroy(&s->loads);
+    limit_destroy(&s->removes);
+    spool_gate_destroy(&s->gate);
+    pthread_rwlock_destroy(&s->life);
+    free(s->path);
+    free(s);
+}
+
+int spool_cursor_open(spool *s, const spool_enum_opts *opts, spool_cursor **out, spool_error *err)
+{
+    *out = NULL;
+    if (enter(s, err) != 0)
+        return -1;
+    spool_cursor *c = calloc(1, sizeof *c);
+    int rc;
+    if (c == NULL) {
+        rc = spool_error_set(err, SPOOL_INTERNAL, "out of memory opening a cursor");
+    } else if ((rc = s->be->cursor_open(s->st, opts, &c->cur, err)) != 0) {
+        free(c);
+    } else {
+        c->s = s;
+        atomic_fetch_add(&s->refs, 1);
+        *out = c;
+    }
+    account(s, rc, err);
+    leave(s);
+    return rc;
+}
+
+int spool_cursor_next(spool_cursor *c, spool_entry *entry, spool_error *err)
+{
+    if (c->cur == NULL) {
+        spool_error_clear(err);
+        return spool_error_set(err, SPOOL_CLOSED, "the cursor is closed");
+    }
+    if (enter(c->s, err) != 0)
+        return -1;
+    int rc = c->s->be->cursor_next(c->cur, entry, err);
+    account(c->s, rc < 0 ? -1 : 0, err);
+    leave(c->s);
+    return rc;
+}
+
+void spool_cursor_close(spool_cursor *c)
+{
+    if (c == NULL)
+        return;
+    if (c->cur != NULL)
+        c->s->be->cursor_close(c->cur);
+    unref(c->s);
+    free(c);
+}
+
+int spool_enumerate(spool *s, const spool_enum_opts *opts, spool_enum_fn fn, void *ud,
+                    size_t *visited, spool_error *err)
+{
+    spool_cursor *c;
+    spool_entry e;
+    *visited = 0;
+    if (spool_cursor_open(s, opts, &c, err) != 0)
+        return -1;
+    int rc;
+    while ((rc = spool_cursor_next(c, &e, err)) == 1) {
+        ++*visited;
+        int r = fn(ud, &e);
+        if (r != 0) {
+            rc = r < 0 ? -1 : 0;
+            break;
+        }
+    }
+    spool_cursor_close(c);
+    return rc < 0 ? -1 : 0;
+}
+
+int spool_quarantine(spool *s, const spool_id *id, const char *reason, spool_error *err)
+{
+    if (enter(s, err) != 0)
+        return -1;
+    spool_deadline dl;
+    make_deadline(s, NULL, &dl);
+    int rc = account(s, s->be->quarantine(s->st, id, reason ? reason : "", &dl, err), err);
+    leave(s);
+    return rc;
+}
+
+int spool_restore(spool *s, const spool_id *id, spool_error *err)
+{
+    if (enter(s, err) != 0)
+        return -1;
+    spool_deadline dl;
+    make_deadline(s, NULL, &dl);
+    int rc = account(s, s->be->restore(s->st, id, &dl, err), err);
+    leave(s);
+    return rc;
+}
+
+int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err)
+{
+    memset(stats, 0, sizeof *stats);
+    if (enter(s, err) != 0)
+        return -1;
+    int rc = account(s, s->be->compact(s->st, stats, err), err);
+    leave(s);
+    return rc;
+}
+
+int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err)
+{
+    memset(stats, 0, sizeof *stats);
+    if (enter(s, err) != 0)
+        return -1;
+    check_space(s, NULL);
+    int rc = account(s, s->be->cleanup(s->st, stats, err), err);
+    spool_gate_reason(&s->gate); /* lets a due unlatch happen now */
+    leave(s);
+    return rc;
+}
+
+int spool_advise_low_memory(spool *s, int64_t *released, spool_error *err)
+{
+    *released = 0;
+    if (enter(s, err) != 0)
+        return -1;
+    int rc = s->be->advise_low_memory(s->st, released, err);
+    leave(s);
+    return rc;
+}
+
+const char *spool_unhealthy_reason(spool *s)
+{
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
+        return SPOOL_UNHEALTHY_REASON;
+    return spool_gate_reason(&s->gate);
+}
+
+int spool_get_health(spool *s, spool_health *h, spool_error *err)
+{
+    memset(h, 0, sizeof *h);
+    if (enter(s, err) != 0)
+        return -1;
+    check_space(s, h);
+    h->reason = spool_gate_reason(&s->gate);
+    h->healthy = h->reason == NULL;
+    h->error_latched = atomic_load(&s->gate.error_latched);
+    h->space_low = atomic_load(&s->gate.space_low);
+    if (h->error_latched)
+        h->latched_for = (double)(spool_monotonic_ns() - atomic_load(&s->gate.latched_at_ns)) / 1e9;
+    spool_kind k = spool_gate_last_error(&s->gate, h->last_error, sizeof h->last_error);
+    h->last_error_kind = k == SPOOL_OK ? NULL : spool_kind_name(k);
+    leave(s);
+    return 0;
+}
+
+int spool_get_stats(spool *s, spool_stats *out, spool_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (enter(s, err) != 0)
+        return -1;
+    int rc = s->be->stats(s->st, out, err);
+    out->stores = atomic_load(&s->n_stores);
+    out->loads = atomic_load(&s->n_loads);
+    out->removes = atomic_load(&s->n_removes);
+    out->errors = atomic_load(&s->n_errors);
+    for (int k = 0; k < SPOOL_KIND_COUNT; k++)
+        out->errors_by_kind[k] = atomic_load(&s->n_by_kind[k]);
+    leave(s);
+    return rc;
+}
+
+int spool_is_closed(spool *s)
+{
+    return atomic_load(&s->closed);
+}
+
+int spool_shutdown(spool *s, spool_error *err)
+{
+    spool_error_clear(err);
+    if (s == NULL || atomic_load(&s->closed))
+        return 0;
+    int leak = getpid() != s->pid;
+    if (!leak)
+        pthread_rwlock_wrlock(&s->life);
+    if (!atomic_exchange(&s->closed, 1)) {
+        s->be->close(s->st, leak);
+        s->st = NULL;
+    }
+    if (!leak)
+        pthread_rwlock_unlock(&s->life);
+    return 0;
+}
+
+void spool_close(spool *s)
+{
+    if (s == NULL)
+        return;
+    spool_shutdown(s, NULL);
+    unref(s);
+}

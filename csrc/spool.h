@@ -1,0 +1,216 @@
+/*
+ * spool.h: the public face of the spool's C core.
+ *
+ * A spool maps SpoolIds to opaque blobs and keeps every acknowledged
+ * store.  This header knows nothing of Lua: a C program, a benchmark or a
+ * fuzzer uses it directly.  Every fallible function returns 0 on success
+ * and -1 on failure, with the reason in a `spool_error` out-parameter
+ * (which may be NULL when the caller does not care).
+ *
+ * Thread safety: one handle may be used from several threads at once.
+ * A handle must not be used after fork() in the child: every call answers
+ * SPOOL_CLOSED there, and spool_close() leaks rather than touch files the
+ * parent still uses.
+ */
+#ifndef SPOOL_H
+#define SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spool_error.h"
+#include "spool_id.h"
+
+#define SPOOL_VERSION "0.1.0"
+
+typedef struct spool spool;
+
+/* A free-space or free-inode minimum: a percentage or an absolute count. */
+typedef struct spool_threshold {
+    int is_percent;
+    double value; /* percent in [0, 100], or bytes / inodes */
+} spool_threshold;
+
+/* Tuning of the SQLite backend; 0 means "the default" for every field. */
+typedef struct spool_sqlite_params {
+    int page_size;                    /* bytes; default 4096 */
+    int64_t cache_kib;                /* page cache per connection; default 2048 */
+    int64_t mmap_size;                /* bytes; default 0 */
+    int wal_autocheckpoint;           /* pages; default 1000; -1 disables */
+    int64_t checkpoint_wal_bytes;     /* cleanup checkpoints over this; default 64 MiB */
+    int vacuum_step_pages;            /* pages per compact step; default 1024 */
+    int cleanup_vacuum_pages;         /* pages reclaimed per cleanup; default 256 */
+    int enumerate_chunk_rows;         /* rows per enumerate chunk; default 256 */
+    int64_t enumerate_chunk_bytes;    /* bytes per chunk; default 4 MiB */
+    int exclusive;                    /* 1: locking_mode=EXCLUSIVE (one process) */
+    int secure_delete;                /* 1: zero freed pages; default off */
+} spool_sqlite_params;
+
+typedef struct spool_params {
+    const char *path;                 /* directory; created if missing */
+    const char *kind;                 /* "SQLite" (default when NULL) */
+    int flush;                        /* 1: every commit durable against power loss */
+    spool_threshold min_free_space;   /* default 10% */
+    spool_threshold min_free_inodes;  /* default 10% */
+    double store_deadline;            /* seconds; default 30 */
+    double error_latch_duration;      /* seconds; default 15 */
+    double error_unlatch_duration;    /* seconds; default 300 */
+    int allow_error_unlatch;          /* default 1 */
+    unsigned limit_concurrent_stores; /* 0 = unlimited */
+    unsigned limit_concurrent_loads;
+    unsigned limit_concurrent_removes;
+    spool_sqlite_params sqlite;
+} spool_params;
+
+/* Options of a write.  deadline: absolute spool_monotonic() seconds, or 0
+ * for none (store_deadline still applies). */
+typedef struct spool_write_opts {
+    int force_sync;
+    double deadline;
+} spool_write_opts;
+
+typedef struct spool_item {
+    spool_id id;
+    const void *data;
+    size_t len;
+} spool_item;
+
+enum spool_which { SPOOL_ENTRIES = 0, SPOOL_QUARANTINE = 1 };
+
+typedef struct spool_enum_opts {
+    int which;            /* SPOOL_ENTRIES or SPOOL_QUARANTINE */
+    int has_start;        /* 0: start_time = now */
+    int64_t start_100ns;  /* skip entries created at or after (Unix, 100 ns) */
+    int include_data;     /* 0: ids only (checksums are still verified) */
+} spool_enum_opts;
+
+/* One enumerated entry; its pointers are valid until the next call on
+ * the cursor.  A corrupt entry has corrupt=1 and error set; its id is
+ * valid unless id_valid=0. */
+typedef struct spool_entry {
+    spool_id id;
+    int id_valid;
+    int corrupt;
+    const char *error;
+    const void *data;
+    size_t len;
+    const char *reason; /* quarantine only */
+    double time;        /* quarantine only: Unix seconds */
+} spool_entry;
+
+typedef struct spool_cursor spool_cursor;
+
+typedef struct spool_compact_stats {
+    int64_t db_bytes_before, db_bytes_after;
+    int64_t wal_bytes_before, wal_bytes_after, wal_bytes_max;
+    int64_t pages_freed;
+    int steps;
+    double seconds;
+} spool_compact_stats;
+
+typedef struct spool_cleanup_stats {
+    int checkpointed;
+    int64_t pages_freed;
+    int64_t wal_bytes;
+} spool_cleanup_stats;
+
+typedef struct spool_health {
+    int healthy;
+    const char *reason;        /* NULL when healthy */
+    int error_latched;
+    int space_low;
+    double latched_for;        /* seconds since the gate latched, 0 if not */
+    char last_error[SPOOL_ERROR_MESSAGE_MAX];
+    const char *last_error_kind; /* NULL when no error since open */
+    uint64_t free_bytes, total_bytes, free_inodes, total_inodes;
+} spool_health;
+
+typedef struct spool_stats {
+    uint64_t stores, loads, removes, errors;
+    uint64_t errors_by_kind[SPOOL_KIND_COUNT];
+    int64_t entries, quarantined;
+    int64_t db_bytes, wal_bytes;
+    int64_t page_size, page_count, freelist_count;
+} spool_stats;
+
+/* Fills params with the defaults. */
+void spool_params_init(spool_params *params);
+
+/* Opens (creating if needed) the spool at params->path. */
+int spool_open(const spool_params *params, spool **out, spool_error *err);
+
+/* Stores (or replaces) one entry.  On success the entry is durable
+ * against a process crash, and against power loss when flush or
+ * opts->force_sync.  A failed store left nothing behind. */
+int spool_store(spool *s, const spool_id *id, const void *data, size_t len,
+                const spool_write_opts *opts, spool_error *err);
+
+/* Stores n entries in one transaction: all or nothing. */
+int spool_store_many(spool *s, const spool_item *items, size_t n,
+                     const spool_write_opts *opts, spool_error *err);
+
+/* Loads an entry into a malloc'd buffer (free with spool_free).
+ * SPOOL_NOT_FOUND when absent, SPOOL_CORRUPT on a checksum mismatch. */
+int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_error *err);
+
+/* Removes an entry; *removed = 1 when there was one, else 0. */
+int spool_remove(spool *s, const spool_id *id, const spool_write_opts *opts,
+                 int *removed, spool_error *err);
+
+/* Removes n entries in one transaction; *removed counts those present. */
+int spool_remove_many(spool *s, const spool_id *ids, size_t n,
+                      const spool_write_opts *opts, size_t *removed, spool_error *err);
+
+/* Streams entries oldest first, in short read transactions, so that
+ * memory and the WAL stay bounded.  No statement or lock is held between
+ * calls to spool_cursor_next. */
+int spool_cursor_open(spool *s, const spool_enum_opts *opts, spool_cursor **out, spool_error *err);
+/* Returns 1 with *entry filled, 0 at the end, -1 on error. */
+int spool_cursor_next(spool_cursor *c, spool_entry *entry, spool_error *err);
+void spool_cursor_close(spool_cursor *c);
+
+/* Calls fn for each entry; fn returns 0 to go on, 1 to stop, -1 to abort
+ * (spool_enumerate then returns -1 with err untouched).  *visited counts
+ * the calls. */
+typedef int (*spool_enum_fn)(void *ud, const spool_entry *entry);
+int spool_enumerate(spool *s, const spool_enum_opts *opts, spool_enum_fn fn, void *ud,
+                    size_t *visited, spool_error *err);
+
+/* Moves an entry aside with a reason (never loaded, enumerated or lost)
+ * and back again.  SPOOL_NOT_FOUND when there is nothing to move. */
+int spool_quarantine(spool *s, const spool_id *id, const char *reason, spool_error *err);
+int spool_restore(spool *s, const spool_id *id, spool_error *err);
+
+/* Checkpoint and reclaim all free pages in bounded steps. */
+int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err);
+
+/* Bounded periodic maintenance, cheap enough to call every second. */
+int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err);
+
+/* Releases caches; *released = bytes released (may be negative). */
+int spool_advise_low_memory(spool *s, int64_t *released, spool_error *err);
+
+/* NULL when healthy, else a static, bland reason.  No I/O, no
+ * allocation, no lock. */
+const char *spool_unhealthy_reason(spool *s);
+
+int spool_get_health(spool *s, spool_health *out, spool_error *err);
+int spool_get_stats(spool *s, spool_stats *out, spool_error *err);
+
+/* Closes the storage; idempotent.  Later calls answer SPOOL_CLOSED.  The
+ * handle itself stays valid until spool_close. */
+int spool_shutdown(spool *s, spool_error *err);
+
+/* Shuts down (if needed) and frees the handle.  Never fails. */
+void spool_close(spool *s);
+
+/* Whether the handle is shut down. */
+int spool_is_closed(spool *s);
+
+/* Frees a buffer returned by spool_load. */
+void spool_free(void *p);
+
+/* Seconds on the clock that deadlines use (CLOCK_MONOTONIC). */
+double spool_monotonic(void);
+
+#endif

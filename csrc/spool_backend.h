@@ -1,0 +1,50 @@
+/*
+ * spool_backend.h: what a storage backend implements.  spool.c does what
+ * is common to every backend (the gate, deadlines, concurrency limits,
+ * counters, fork and shutdown checks) and calls one of these tables; a
+ * new backend is one file that defines one more table.
+ */
+#ifndef SPOOL_BACKEND_H
+#define SPOOL_BACKEND_H
+
+#include "spool.h"
+
+/* The effective deadline of one operation. */
+typedef struct spool_deadline {
+    double at;             /* spool_monotonic() seconds */
+    int caller_first;      /* 1: the caller's deadline is the earlier */
+    double store_deadline; /* the configured bound, for the message */
+} spool_deadline;
+
+/* Sets the error that an expired deadline answers: the caller's or the
+ * spool's own, whichever was the effective one.  Returns -1. */
+int spool_deadline_error(const spool_deadline *dl, spool_error *err);
+
+typedef struct spool_backend {
+    const char *kind;
+    int (*open)(const spool_params *p, void **state, spool_error *err);
+    int (*store)(void *st, const spool_item *items, size_t n, int force_sync,
+                 const spool_deadline *dl, spool_error *err);
+    int (*load)(void *st, const spool_id *id, void **data, size_t *len,
+                const spool_deadline *dl, spool_error *err);
+    int (*remove)(void *st, const spool_id *ids, size_t n, const spool_deadline *dl,
+                  size_t *removed, spool_error *err);
+    int (*cursor_open)(void *st, const spool_enum_opts *o, void **cur, spool_error *err);
+    /* 1 entry, 0 end, -1 error.  Must not touch the storage after the
+     * backend was closed; spool.c guarantees it is not called then. */
+    int (*cursor_next)(void *cur, spool_entry *e, spool_error *err);
+    void (*cursor_close)(void *cur); /* frees memory only */
+    int (*quarantine)(void *st, const spool_id *id, const char *reason,
+                      const spool_deadline *dl, spool_error *err);
+    int (*restore)(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err);
+    int (*compact)(void *st, spool_compact_stats *stats, spool_error *err);
+    int (*cleanup)(void *st, spool_cleanup_stats *stats, spool_error *err);
+    int (*advise_low_memory)(void *st, int64_t *released, spool_error *err);
+    int (*stats)(void *st, spool_stats *out, spool_error *err);
+    /* leak = 1 in a forked child: free nothing the parent's files depend on. */
+    void (*close)(void *st, int leak);
+} spool_backend;
+
+extern const spool_backend spool_sqlite_backend;
+
+#endif

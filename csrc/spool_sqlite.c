@@ -1,0 +1,993 @@
+/*
+ * spool_sqlite.c: the SQLite backend.
+ *
+ * One database file, <dir>/spool.db, in WAL mode with incremental
+ * auto-vacuum.  Entries live in a rowid table with a unique index on a
+ * time-ordered 16-byte key (see docs/FORMAT.md for why), each row with a
+ * CRC-32C over key and data.  One writer connection, serialised by a
+ * mutex; reader connections come from a pool, one per concurrent reader.
+ * Every connection is used by one thread at a time, so SQLite runs with
+ * SQLITE_OPEN_NOMUTEX.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spool_backend.h"
+#include "spool_checksum.h"
+
+#define APPLICATION_ID 0x53504f4c /* "SPOL" */
+#define FORMAT_VERSION 1
+#define DB_NAME "spool.db"
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INSERT,
+    ST_DELETE,
+    ST_SELECT,
+    ST_CHUNK,
+    ST_QCHUNK,
+    ST_QINSERT,
+    ST_QRESTORE,
+    ST_QDELETE,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INSERT] = "INSERT OR REPLACE INTO entries(key, sum, data) VALUES (?1, ?2, ?3)",
+    [ST_DELETE] = "DELETE FROM entries WHERE key = ?1",
+    [ST_SELECT] = "SELECT sum, data FROM entries WHERE key = ?1",
+    [ST_CHUNK] = "SELECT key, sum, data FROM entries WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+    [ST_QCHUNK] = "SELECT key, sum, data, reason, time FROM quarantine WHERE key > ?1 ORDER BY key LIMIT ?2",
+    [ST_QINSERT] = "INSERT OR REPLACE INTO quarantine(key, sum, data, reason, time) "
+                   "SELECT key, sum, data, ?2, ?3 FROM entries WHERE key = ?1",
+    [ST_QRESTORE] = "INSERT OR REPLACE INTO entries(key, sum, data) "
+                    "SELECT key, sum, data FROM quarantine WHERE key = ?1",
+    [ST_QDELETE] = "DELETE FROM quarantine WHERE key = ?1",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS entries("
+    " rowid INTEGER PRIMARY KEY,"
+    " key BLOB NOT NULL UNIQUE,"
+    " sum INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS quarantine("
+    " key BLOB PRIMARY KEY,"
+    " sum INTEGER NOT NULL,"
+    " data BLOB NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " time REAL NOT NULL);";
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    const spool_deadline *dl; /* of the operation using it; NULL = none */
+    struct conn *next;        /* in the idle pool */
+} conn;
+
+typedef struct sq {
+    char *dir, *db_path, *wal_path;
+    spool_params p;
+    int sync_full; /* flush=true */
+    pthread_mutex_t write_lock;
+    conn *writer;
+    pthread_mutex_t pool_lock;
+    conn *idle;
+} sq;
+
+/* One buffered row of an enumerate chunk. */
+typedef struct row {
+    uint8_t *key;
+    size_t key_len;
+    int64_t sum;
+    uint8_t *data;
+    size_t len;
+    char *reason;
+    double time;
+} row;
+
+typedef struct cursor {
+    sq *s;
+    int which, include_data;
+    uint8_t floor[SPOOL_ID_BYTES];
+    uint8_t *last; /* key of the last row fetched, resumed after */
+    size_t last_len;
+    row *rows;
+    int nrows, pos, cap, done;
+    char error[160];
+} cursor;
+
+/* Maps a SQLite failure to a spool error kind. */
+static spool_kind kind_of(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_FORMAT:
+        return SPOOL_CORRUPT;
+    case SQLITE_FULL:
+        return SPOOL_FULL;
+    case SQLITE_IOERR:
+        return rc == SQLITE_IOERR_NOMEM ? SPOOL_INTERNAL : SPOOL_IO;
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return SPOOL_IO;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return SPOOL_BUSY;
+    case SQLITE_TOOBIG:
+        return SPOOL_MISUSE;
+    default:
+        return SPOOL_INTERNAL;
+    }
+}
+
+/* Fills err from a SQLite failure of `what` on connection db.  A BUSY
+ * after the deadline passed is that deadline's error.  Returns -1. */
+static int fail(sq *s, sqlite3 *db, int rc, const spool_deadline *dl, const char *what, spool_error *err)
+{
+    if (err == NULL)
+        return -1;
+    if ((rc & 0xff) == SQLITE_BUSY && dl != NULL && spool_monotonic() >= dl->at)
+        return spool_deadline_error(dl, err);
+    spool_error_set(err, kind_of(rc), "%s: %s (%s) in %s", what,
+                    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), spool_sqlite_code_name(rc),
+                    s ? s->db_path : "spool");
+    err->sqlite_code = rc;
+    if (db != NULL && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
+                       (rc & 0xff) == SQLITE_CANTOPEN))
+        err->sys_errno = sqlite3_system_errno(db);
+    return -1;
+}
+
+/* Waits with exponential backoff while another connection or process
+ * holds a lock, until the operation's deadline. */
+static int busy_handler(void *arg, int count)
+{
+    conn *c = arg;
+    double now = spool_monotonic();
+    double at = c->dl ? c->dl->at : now + 30;
+    if (now >= at)
+        return 0;
+    double wait = 0.0005 * (double)(1 << (count < 6 ? count : 6)); /* 0.5 ms .. 32 ms */
+    if (wait > at - now)
+        wait = at - now;
+    struct timespec ts = {(time_t)wait, (long)((wait - floor(wait)) * 1e9)};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/* Runs SQL with no results; returns the SQLite code. */
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Reads one integer (a PRAGMA); returns the SQLite code. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *stmt;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(stmt, 0);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        *out = 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static void conn_close(conn *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+/* Applies the per-connection settings. */
+static int conn_configure(sq *s, conn *c)
+{
+    char sql[256];
+    const spool_sqlite_params *t = &s->p.sqlite;
+    int rc;
+    snprintf(sql, sizeof sql,
+             "PRAGMA synchronous=%s; PRAGMA cache_size=-%lld; PRAGMA mmap_size=%lld;"
+             "PRAGMA secure_delete=%d; PRAGMA wal_autocheckpoint=%d; PRAGMA foreign_keys=OFF;",
+             s->sync_full ? "FULL" : "NORMAL", (long long)(t->cache_kib > 0 ? t->cache_kib : 2048),
+             (long long)(t->mmap_size > 0 ? t->mmap_size : 0), t->secure_delete ? 1 : 0,
+             t->wal_autocheckpoint < 0 ? 0 : t->wal_autocheckpoint > 0 ? t->wal_autocheckpoint : 1000);
+    if ((rc = exec(c->db, sql)) != SQLITE_OK)
+        return rc;
+    if (t->exclusive && (rc = exec(c->db, "PRAGMA locking_mode=EXCLUSIVE")) != SQLITE_OK)
+        return rc;
+    return SQLITE_OK;
+}
+
+/* Opens a connection to an existing spool database and prepares the
+ * statements.  Returns 0 or -1 with err set. */
+static int conn_open(sq *s, conn **out, spool_error *err)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", s->db_path);
+    int rc = sqlite3_open_v2(s->db_path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc != SQLITE_OK) {
+        fail(s, c->db, rc, NULL, "open", err);
+        conn_close(c);
+        return -1;
+    }
+    sqlite3_busy_handler(c->db, busy_handler, c);
+    if ((rc = conn_configure(s, c)) != SQLITE_OK) {
+        fail(s, c->db, rc, NULL, "configure", err);
+        conn_close(c);
+        return -1;
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            fail(s, c->db, rc, NULL, "prepare", err);
+            conn_close(c);
+            return -1;
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+/* Checks that an existing file is a spool of a format this build reads,
+ * without writing to it.  *fresh = 1 for an empty database.  Returns 0
+ * or -1 with err set. */
+static int check_identity(sq *s, int *fresh, spool_error *err)
+{
+    sqlite3 *db = NULL;
+    int64_t app = 0, ver = 0, tables = 0;
+    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_handler(db, busy_handler, &(conn){.db = db});
+        rc = query_int(db, "PRAGMA application_id", &app);
+    }
+    if (rc == SQLITE_OK)
+        rc = query_int(db, "PRAGMA user_version", &ver);
+    if (rc == SQLITE_OK)
+        rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &tables);
+    if (rc != SQLITE_OK) {
+        if ((rc & 0xff) == SQLITE_NOTADB)
+            spool_error_set(err, SPOOL_CORRUPT, "%s is not a spool database (not an SQLite file); left untouched",
+                            s->db_path);
+        else
+            fail(s, db, rc, NULL, "open", err);
+        sqlite3_close_v2(db);
+        return -1;
+    }
+    sqlite3_close_v2(db);
+    *fresh = app == 0 && ver == 0 && tables == 0;
+    if (*fresh)
+        return 0;
+    if (app != APPLICATION_ID)
+        return spool_error_set(err, SPOOL_CORRUPT,
+                               "%s is not a spool database (application_id %lld, expected %d); left untouched",
+                               s->db_path, (long long)app, APPLICATION_ID);
+    if (ver > FORMAT_VERSION)
+        return spool_error_set(err, SPOOL_CORRUPT,
+                               "%s has spool format %lld, newer than this build reads (%d); left untouched",
+                               s->db_path, (long long)ver, FORMAT_VERSION);
+    return 0;
+}
+
+/* Creates the schema in a new (empty) database on its own connection:
+ * page size and auto_vacuum must be set before the first table, WAL
+ * before any use.  Two processes racing here agree: the tables go in
+ * under a write lock, with IF NOT EXISTS.  Returns 0 or -1. */
+static int create_schema(sq *s, spool_error *err)
+{
+    char sql[640];
+    sqlite3 *db = NULL;
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    conn tmp = {.dl = &dl};
+    int rc = sqlite3_open_v2(s->db_path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc == SQLITE_OK) {
+        tmp.db = db;
+        sqlite3_busy_handler(db, busy_handler, &tmp);
+        snprintf(sql, sizeof sql, "PRAGMA page_size=%d; PRAGMA auto_vacuum=INCREMENTAL;",
+                 s->p.sqlite.page_size > 0 ? s->p.sqlite.page_size : 4096);
+        rc = exec(db, sql);
+    }
+    if (rc == SQLITE_OK)
+        rc = exec(db, "PRAGMA journal_mode=WAL");
+    if (rc == SQLITE_OK)
+        rc = exec(db, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK) {
+        snprintf(sql, sizeof sql, "%s PRAGMA application_id=%d; PRAGMA user_version=%d;", schema_sql,
+                 APPLICATION_ID, FORMAT_VERSION);
+        rc = exec(db, sql);
+        if (rc == SQLITE_OK)
+            rc = exec(db, "COMMIT");
+        if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
+            exec(db, "ROLLBACK");
+    }
+    int ret = rc == SQLITE_OK ? 0 : fail(s, db, rc, &dl, "create schema", err);
+    sqlite3_close_v2(db);
+    return ret;
+}
+
+static int mkdir_p(const char *path)
+{
+    char *tmp = strdup(path);
+    if (tmp == NULL)
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) != 0 && errno != EEXIST) {
+            free(tmp);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(tmp, 0750) != 0 && errno != EEXIST ? -1 : 0;
+    free(tmp);
+    return rc;
+}
+
+static void sq_free(sq *s)
+{
+    conn_close(s->writer);
+    while (s->idle) {
+        conn *c = s->idle;
+        s->idle = c->next;
+        conn_close(c);
+    }
+    pthread_mutex_destroy(&s->write_lock);
+    pthread_mutex_destroy(&s->pool_lock);
+    free(s->dir);
+    free(s->db_path);
+    free(s->wal_path);
+    free(s);
+}
+
+static int sq_open(const spool_params *p, void **state, spool_error *err)
+{
+    struct stat stt;
+    sq *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
+    pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->pool_lock, NULL);
+    s->p = *p;
+    s->sync_full = p->flush;
+    size_t n = strlen(p->path);
+    s->dir = strdup(p->path);
+    s->db_path = malloc(n + sizeof "/" DB_NAME);
+    s->wal_path = malloc(n + sizeof "/" DB_NAME "-wal");
+    if (s->dir == NULL || s->db_path == NULL || s->wal_path == NULL) {
+        sq_free(s);
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
+    }
+    s->p.path = s->dir;
+    sprintf(s->db_path, "%s/%s", p->path, DB_NAME);
+    sprintf(s->wal_path, "%s/%s-wal", p->path, DB_NAME);
+    if (mkdir_p(s->dir) != 0 || stat(s->dir, &stt) != 0 || !S_ISDIR(stt.st_mode)) {
+        int e = errno;
+        spool_error_set(err, SPOOL_IO, "path: cannot create or use the directory %s: %s", s->dir,
+                        stat(s->dir, &stt) == 0 && !S_ISDIR(stt.st_mode) ? "not a directory" : strerror(e));
+        err->sys_errno = e;
+        sq_free(s);
+        return -1;
+    }
+    int fresh = 1;
+    if (access(s->db_path, F_OK) == 0 && check_identity(s, &fresh, err) != 0) {
+        sq_free(s);
+        return -1;
+    }
+    if (fresh && create_schema(s, err) != 0) {
+        sq_free(s);
+        return -1;
+    }
+    if (conn_open(s, &s->writer, err) != 0) {
+        sq_free(s);
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+static void sq_close(void *st, int leak)
+{
+    sq *s = st;
+    if (leak)
+        return; /* a forked child: closing would checkpoint the parent's WAL */
+    sq_free(s);
+}
+
+/* Takes the writer connection, waiting until the deadline.
+ * Returns the connection, or NULL with the deadline's error. */
+static conn *writer_acquire(sq *s, const spool_deadline *dl, spool_error *err)
+{
+    struct timespec ts;
+    double whole = floor(dl->at);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((dl->at - whole) * 1e9);
+    if (pthread_mutex_clocklock(&s->write_lock, CLOCK_MONOTONIC, &ts) != 0) {
+        spool_deadline_error(dl, err);
+        return NULL;
+    }
+    s->writer->dl = dl;
+    return s->writer;
+}
+
+static void writer_release(sq *s)
+{
+    s->writer->dl = NULL;
+    pthread_mutex_unlock(&s->write_lock);
+}
+
+static conn *reader_acquire(sq *s, const spool_deadline *dl, spool_error *err)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    conn *c = s->idle;
+    if (c != NULL)
+        s->idle = c->next;
+    pthread_mutex_unlock(&s->pool_lock);
+    if (c == NULL && conn_open(s, &c, err) != 0)
+        return NULL;
+    c->dl = dl;
+    c->next = NULL;
+    return c;
+}
+
+static void reader_release(sq *s, conn *c)
+{
+    c->dl = NULL;
+    pthread_mutex_lock(&s->pool_lock);
+    c->next = s->idle;
+    s->idle = c;
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Begins a write transaction on the writer; with force_sync (and no
+ * flush) this one commit is made with synchronous=FULL, which syncs the
+ * WAL and so also every commit before it.  Returns the connection or NULL. */
+static conn *write_begin(sq *s, int force_sync, const spool_deadline *dl, spool_error *err)
+{
+    conn *c = writer_acquire(s, dl, err);
+    if (c == NULL)
+        return NULL;
+    int rc = SQLITE_OK;
+    if (force_sync && !s->sync_full)
+        rc = exec(c->db, "PRAGMA synchronous=FULL");
+    if (rc == SQLITE_OK)
+        rc = step_done(c->st[ST_BEGIN]);
+    if (rc != SQLITE_OK) {
+        fail(s, c->db, rc, dl, "begin", err);
+        if (force_sync && !s->sync_full)
+            exec(c->db, "PRAGMA synchronous=NORMAL");
+        writer_release(s);
+        return NULL;
+    }
+    return c;
+}
+
+/* Commits (ok = 1) or rolls back the writer's transaction and releases
+ * it.  A failed COMMIT that left the transaction open is rolled back;
+ * one that did not may or may not have reached the disk, and says so. */
+static int write_end(sq *s, conn *c, int ok, int force_sync, const spool_deadline *dl, spool_error *err)
+{
+    int ret = ok ? 0 : -1;
+    if (ok) {
+        int rc = step_done(c->st[ST_COMMIT]);
+        if (rc != SQLITE_OK) {
+            fail(s, c->db, rc, dl, "commit", err);
+            if (!sqlite3_get_autocommit(c->db))
+                step_done(c->st[ST_ROLLBACK]);
+            else if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL)
+                err->ambiguous = 1;
+            ret = -1;
+        }
+    } else if (!sqlite3_get_autocommit(c->db)) {
+        step_done(c->st[ST_ROLLBACK]);
+    }
+    if (force_sync && !s->sync_full)
+        exec(c->db, "PRAGMA synchronous=NORMAL");
+    writer_release(s);
+    return ret;
+}
+
+static uint32_t entry_sum(const uint8_t *key, size_t key_len, const void *data, size_t len)
+{
+    return spool_crc32c(spool_crc32c(0, key, key_len), data, len);
+}
+
+static int sq_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
+                    spool_error *err)
+{
+    sq *s = st;
+    conn *c = write_begin(s, force_sync, dl, err);
+    if (c == NULL)
+        return -1;
+    sqlite3_stmt *ins = c->st[ST_INSERT];
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) {
+        uint8_t key[SPOOL_ID_BYTES];
+        spool_id_to_key(&items[i].id, key);
+        if (items[i].len > INT_MAX) {
+            spool_error_set(err, SPOOL_MISUSE, "data: %zu bytes is more than an entry can hold", items[i].len);
+            ok = 0;
+            break;
+        }
+        sqlite3_bind_blob(ins, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 2, entry_sum(key, SPOOL_ID_BYTES, items[i].data, items[i].len));
+        sqlite3_bind_blob(ins, 3, items[i].len ? items[i].data : "", (int)items[i].len, SQLITE_STATIC);
+        int rc = step_done(ins);
+        sqlite3_clear_bindings(ins);
+        if (rc != SQLITE_OK) {
+            fail(s, c->db, rc, dl, "store", err);
+            ok = 0;
+        }
+    }
+    return write_end(s, c, ok, force_sync, dl, err);
+}
+
+static int sq_remove(void *st, const spool_id *ids, size_t n, const spool_deadline *dl, size_t *removed,
+                     spool_error *err)
+{
+    sq *s = st;
+    conn *c = write_begin(s, 0, dl, err);
+    if (c == NULL)
+        return -1;
+    sqlite3_stmt *del = c->st[ST_DELETE];
+    int ok = 1;
+    size_t count = 0;
+    for (size_t i = 0; i < n && ok; i++) {
+        uint8_t key[SPOOL_ID_BYTES];
+        spool_id_to_key(&ids[i], key);
+        sqlite3_bind_blob(del, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+        int rc = step_done(del);
+        if (rc != SQLITE_OK) {
+            fail(s, c->db, rc, dl, "remove", err);
+            ok = 0;
+        } else {
+            count += (size_t)sqlite3_changes(c->db);
+        }
+    }
+    if (write_end(s, c, ok, 0, dl, err) != 0)
+        return -1;
+    *removed = count;
+    return 0;
+}
+
+static int sq_load(void *st, const spool_id *id, void **data, size_t *len, const spool_deadline *dl,
+                   spool_error *err)
+{
+    sq *s = st;
+    conn *c = reader_acquire(s, dl, err);
+    if (c == NULL)
+        return -1;
+    uint8_t key[SPOOL_ID_BYTES];
+    spool_id_to_key(id, key);
+    sqlite3_stmt *sel = c->st[ST_SELECT];
+    sqlite3_bind_blob(sel, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(sel), ret = 0;
+    char text[SPOOL_ID_TEXT + 1];
+    spool_id_format(id, text);
+    if (rc == SQLITE_ROW) {
+        uint32_t stored = (uint32_t)sqlite3_column_int64(sel, 0);
+        const void *blob = sqlite3_column_blob(sel, 1);
+        size_t n = (size_t)sqlite3_column_bytes(sel, 1);
+        uint32_t sum = entry_sum(key, SPOOL_ID_BYTES, blob, n);
+        if (blob == NULL && n > 0) {
+            ret = fail(s, c->db, sqlite3_errcode(c->db), dl, "load", err);
+        } else if (sum != stored) {
+            ret = spool_error_set(err, SPOOL_CORRUPT,
+                                  "entry %s failed its checksum (stored %08x, computed %08x) in %s", text,
+                                  stored, sum, s->db_path);
+        } else if ((*data = malloc(n ? n : 1)) == NULL) {
+            ret = spool_error_set(err, SPOOL_INTERNAL, "out of memory loading %zu bytes", n);
+        } else {
+            memcpy(*data, blob, n);
+            *len = n;
+        }
+    } else if (rc == SQLITE_DONE) {
+        ret = spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s in %s", text, s->dir);
+    } else {
+        ret = fail(s, c->db, rc, dl, "load", err);
+    }
+    sqlite3_reset(sel);
+    sqlite3_clear_bindings(sel);
+    reader_release(s, c);
+    return ret;
+}
+
+static void rows_free(cursor *cu)
+{
+    for (int i = 0; i < cu->nrows; i++) {
+        free(cu->rows[i].key);
+        free(cu->rows[i].data);
+        free(cu->rows[i].reason);
+    }
+    cu->nrows = cu->pos = 0;
+}
+
+static int sq_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_error *err)
+{
+    sq *s = st;
+    cursor *cu = calloc(1, sizeof *cu);
+    int cap = s->p.sqlite.enumerate_chunk_rows > 0 ? s->p.sqlite.enumerate_chunk_rows : 256;
+    if (cu == NULL || (cu->rows = calloc((size_t)cap, sizeof *cu->rows)) == NULL) {
+        free(cu);
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening a cursor");
+    }
+    cu->s = s;
+    cu->cap = cap;
+    cu->which = o ? o->which : SPOOL_ENTRIES;
+    cu->include_data = o ? o->include_data : 1;
+    spool_id_key_floor(o && o->has_start ? o->start_100ns : spool_id_now_unix_100ns(), cu->floor);
+    *out = cu;
+    return 0;
+}
+
+/* Fetches the next chunk in one short read transaction: at most `cap`
+ * rows and about enumerate_chunk_bytes of data.  The statement is reset
+ * before returning, so nothing stays open between chunks. */
+static int fetch_chunk(cursor *cu, spool_error *err)
+{
+    sq *s = cu->s;
+    int64_t budget = s->p.sqlite.enumerate_chunk_bytes > 0 ? s->p.sqlite.enumerate_chunk_bytes : 4 << 20;
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    rows_free(cu);
+    conn *c = reader_acquire(s, &dl, err);
+    if (c == NULL)
+        return -1;
+    sqlite3_stmt *q = c->st[cu->which == SPOOL_QUARANTINE ? ST_QCHUNK : ST_CHUNK];
+    sqlite3_bind_blob(q, 1, cu->last ? (const void *)cu->last : "", (int)cu->last_len, SQLITE_STATIC);
+    if (cu->which == SPOOL_QUARANTINE) {
+        sqlite3_bind_int(q, 2, cu->cap);
+    } else {
+        sqlite3_bind_blob(q, 2, cu->floor, SPOOL_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int(q, 3, cu->cap);
+    }
+    int rc, ret = 0;
+    while (cu->nrows < cu->cap && budget > 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        row *r = &cu->rows[cu->nrows];
+        memset(r, 0, sizeof *r);
+        r->key_len = (size_t)sqlite3_column_bytes(q, 0);
+        const void *key = sqlite3_column_blob(q, 0);
+        r->sum = sqlite3_column_int64(q, 1);
+        r->len = (size_t)sqlite3_column_bytes(q, 2);
+        const void *data = sqlite3_column_blob(q, 2);
+        r->key = malloc(r->key_len ? r->key_len : 1);
+        r->data = malloc(r->len ? r->len : 1);
+        if (r->key == NULL || r->data == NULL) {
+            free(r->key);
+            free(r->data);
+            ret = spool_error_set(err, SPOOL_INTERNAL, "out of memory enumerating");
+            break;
+        }
+        cu->nrows++;
+        if (key)
+            memcpy(r->key, key, r->key_len);
+        if (data)
+            memcpy(r->data, data, r->len);
+        if (cu->which == SPOOL_QUARANTINE) {
+            const char *reason = (const char *)sqlite3_column_text(q, 3);
+            r->reason = strdup(reason ? reason : "");
+            r->time = sqlite3_column_double(q, 4);
+        }
+        budget -= (int64_t)r->len;
+    }
+    if (ret == 0 && cu->nrows < cu->cap && budget > 0 && rc != SQLITE_DONE)
+        ret = fail(s, c->db, rc, &dl, "enumerate", err);
+    else if (ret == 0 && cu->nrows < cu->cap && budget > 0)
+        cu->done = 1; /* the query ran out of rows */
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    reader_release(s, c);
+    if (ret == 0 && cu->nrows > 0) {
+        row *last = &cu->rows[cu->nrows - 1];
+        uint8_t *k = realloc(cu->last, last->key_len ? last->key_len : 1);
+        if (k == NULL)
+            return spool_error_set(err, SPOOL_INTERNAL, "out of memory enumerating");
+        memcpy(k, last->key, last->key_len);
+        cu->last = k;
+        cu->last_len = last->key_len;
+    }
+    if (cu->nrows == 0)
+        cu->done = 1;
+    return ret;
+}
+
+static int sq_cursor_next(void *cur, spool_entry *e, spool_error *err)
+{
+    cursor *cu = cur;
+    if (cu->pos >= cu->nrows) {
+        if (cu->done)
+            return 0;
+        if (fetch_chunk(cu, err) != 0) {
+            cu->done = 1;
+            return -1;
+        }
+        if (cu->nrows == 0)
+            return 0;
+    }
+    row *r = &cu->rows[cu->pos++];
+    const char *why = NULL;
+    memset(e, 0, sizeof *e);
+    e->id_valid = spool_id_from_key(r->key, r->key_len, &e->id, &why) == 0;
+    if (!e->id_valid) {
+        snprintf(cu->error, sizeof cu->error, "invalid id in the spool: %s", why);
+        e->corrupt = 1;
+        e->error = cu->error;
+    } else if ((uint32_t)r->sum != entry_sum(r->key, r->key_len, r->data, r->len)) {
+        char text[SPOOL_ID_TEXT + 1];
+        spool_id_format(&e->id, text);
+        snprintf(cu->error, sizeof cu->error, "entry %s failed its checksum", text);
+        e->corrupt = 1;
+        e->error = cu->error;
+    } else if (cu->include_data) {
+        e->data = r->data;
+        e->len = r->len;
+    }
+    e->reason = r->reason;
+    e->time = r->time;
+    return 1;
+}
+
+static void sq_cursor_close(void *cur)
+{
+    cursor *cu = cur;
+    rows_free(cu);
+    free(cu->rows);
+    free(cu->last);
+    free(cu);
+}
+
+static int sq_quarantine(void *st, const spool_id *id, const char *reason, const spool_deadline *dl,
+                         spool_error *err)
+{
+    sq *s = st;
+    conn *c = write_begin(s, 0, dl, err);
+    if (c == NULL)
+        return -1;
+    uint8_t key[SPOOL_ID_BYTES];
+    spool_id_to_key(id, key);
+    sqlite3_stmt *ins = c->st[ST_QINSERT], *del = c->st[ST_DELETE];
+    sqlite3_bind_blob(ins, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_double(ins, 3, (double)spool_id_now_unix_100ns() / 1e7);
+    int rc = step_done(ins), ok = 1;
+    sqlite3_clear_bindings(ins);
+    if (rc != SQLITE_OK) {
+        ok = 0;
+        fail(s, c->db, rc, dl, "quarantine", err);
+    } else if (sqlite3_changes(c->db) == 0) {
+        char text[SPOOL_ID_TEXT + 1];
+        spool_id_format(id, text);
+        ok = 0;
+        spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s to quarantine in %s", text, s->dir);
+    } else {
+        sqlite3_bind_blob(del, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+        if ((rc = step_done(del)) != SQLITE_OK) {
+            ok = 0;
+            fail(s, c->db, rc, dl, "quarantine", err);
+        }
+    }
+    return write_end(s, c, ok, 0, dl, err);
+}
+
+static int sq_restore(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err)
+{
+    sq *s = st;
+    conn *c = write_begin(s, 0, dl, err);
+    if (c == NULL)
+        return -1;
+    uint8_t key[SPOOL_ID_BYTES];
+    spool_id_to_key(id, key);
+    sqlite3_stmt *ins = c->st[ST_QRESTORE], *del = c->st[ST_QDELETE];
+    sqlite3_bind_blob(ins, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+    int rc = step_done(ins), ok = 1;
+    if (rc != SQLITE_OK) {
+        ok = 0;
+        fail(s, c->db, rc, dl, "restore", err);
+    } else if (sqlite3_changes(c->db) == 0) {
+        char text[SPOOL_ID_TEXT + 1];
+        spool_id_format(id, text);
+        ok = 0;
+        spool_error_set(err, SPOOL_NOT_FOUND, "no quarantined entry %s in %s", text, s->dir);
+    } else {
+        sqlite3_bind_blob(del, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+        if ((rc = step_done(del)) != SQLITE_OK) {
+            ok = 0;
+            fail(s, c->db, rc, dl, "restore", err);
+        }
+    }
+    return write_end(s, c, ok, 0, dl, err);
+}
+
+/* Checkpoints the WAL and truncates it to zero bytes.  A checkpoint that
+ * could not finish because readers hold old snapshots is not an error. */
+static int checkpoint(sq *s, conn *c, const spool_deadline *dl, spool_error *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+        return fail(s, c->db, rc, dl, "checkpoint", err);
+    return 0;
+}
+
+/* Reclaims up to `pages` free pages in one write transaction.
+ * *freed = pages actually reclaimed. */
+static int vacuum_step(sq *s, int pages, const spool_deadline *dl, int64_t *freed, spool_error *err)
+{
+    int64_t before = 0, after = 0;
+    char sql[64];
+    conn *c = write_begin(s, 0, dl, err);
+    if (c == NULL)
+        return -1;
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", pages);
+    int rc = query_int(c->db, "PRAGMA freelist_count", &before);
+    if (rc == SQLITE_OK && before > 0)
+        rc = exec(c->db, sql);
+    if (rc == SQLITE_OK)
+        rc = query_int(c->db, "PRAGMA freelist_count", &after);
+    if (rc != SQLITE_OK)
+        fail(s, c->db, rc, dl, "incremental vacuum", err);
+    if (write_end(s, c, rc == SQLITE_OK, 0, dl, err) != 0)
+        return -1;
+    *freed = before - after;
+    return 0;
+}
+
+static int sq_compact(void *st, spool_compact_stats *stats, spool_error *err)
+{
+    sq *s = st;
+    double t0 = spool_monotonic();
+    int step = s->p.sqlite.vacuum_step_pages > 0 ? s->p.sqlite.vacuum_step_pages : 1024;
+    stats->db_bytes_before = file_size(s->db_path);
+    stats->wal_bytes_before = stats->wal_bytes_max = file_size(s->wal_path);
+    for (;;) {
+        spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+        conn *c = writer_acquire(s, &dl, err);
+        if (c == NULL)
+            return -1;
+        int64_t wal = file_size(s->wal_path);
+        if (wal > stats->wal_bytes_max)
+            stats->wal_bytes_max = wal;
+        int rc = checkpoint(s, c, &dl, err);
+        writer_release(s);
+        if (rc != 0)
+            return -1;
+        /* The writer lock is dropped between steps, so stores go on while
+         * a large spool is compacted. */
+        int64_t freed = 0;
+        if (vacuum_step(s, step, &dl, &freed, err) != 0)
+            return -1;
+        stats->pages_freed += freed;
+        if (freed <= 0)
+            break;
+        stats->steps++;
+    }
+    stats->db_bytes_after = file_size(s->db_path);
+    stats->wal_bytes_after = file_size(s->wal_path);
+    stats->seconds = spool_monotonic() - t0;
+    return 0;
+}
+
+static int sq_cleanup(void *st, spool_cleanup_stats *stats, spool_error *err)
+{
+    sq *s = st;
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    int64_t limit = s->p.sqlite.checkpoint_wal_bytes > 0 ? s->p.sqlite.checkpoint_wal_bytes : 64 << 20;
+    int pages = s->p.sqlite.cleanup_vacuum_pages > 0 ? s->p.sqlite.cleanup_vacuum_pages : 256;
+    if (file_size(s->wal_path) > limit) {
+        conn *c = writer_acquire(s, &dl, err);
+        if (c == NULL)
+            return -1;
+        int rc = checkpoint(s, c, &dl, err);
+        writer_release(s);
+        if (rc != 0)
+            return -1;
+        stats->checkpointed = 1;
+    }
+    if (vacuum_step(s, pages, &dl, &stats->pages_freed, err) != 0)
+        return -1;
+    stats->wal_bytes = file_size(s->wal_path);
+    return 0;
+}
+
+static int sq_advise_low_memory(void *st, int64_t *released, spool_error *err)
+{
+    sq *s = st;
+    (void)err;
+    int64_t before = sqlite3_memory_used();
+    pthread_mutex_lock(&s->write_lock);
+    sqlite3_db_release_memory(s->writer->db);
+    pthread_mutex_unlock(&s->write_lock);
+    pthread_mutex_lock(&s->pool_lock);
+    for (conn *c = s->idle; c; c = c->next)
+        sqlite3_db_release_memory(c->db);
+    pthread_mutex_unlock(&s->pool_lock);
+    sqlite3_release_memory(INT_MAX);
+    *released = before - sqlite3_memory_used();
+    return 0;
+}
+
+static int sq_stats(void *st, spool_stats *out, spool_error *err)
+{
+    sq *s = st;
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    conn *c = reader_acquire(s, &dl, err);
+    if (c == NULL)
+        return -1;
+    int rc = query_int(c->db, "SELECT count(*) FROM entries", &out->entries);
+    if (rc == SQLITE_OK)
+        rc = query_int(c->db, "SELECT count(*) FROM quarantine", &out->quarantined);
+    if (rc == SQLITE_OK)
+        rc = query_int(c->db, "PRAGMA page_size", &out->page_size);
+    if (rc == SQLITE_OK)
+        rc = query_int(c->db, "PRAGMA page_count", &out->page_count);
+    if (rc == SQLITE_OK)
+        rc = query_int(c->db, "PRAGMA freelist_count", &out->freelist_count);
+    int ret = rc == SQLITE_OK ? 0 : fail(s, c->db, rc, &dl, "stats", err);
+    reader_release(s, c);
+    out->db_bytes = file_size(s->db_path);
+    out->wal_bytes = file_size(s->wal_path);
+    return ret;
+}
+
+const spool_backend spool_sqlite_backend = {
+    .kind = "SQLite",
+    .open = sq_open,
+    .store = sq_store,
+    .load = sq_load,
+    .remove = sq_remove,
+    .cursor_open = sq_cursor_open,
+    .cursor_next = sq_cursor_next,
+    .cursor_close = sq_cursor_close,
+    .quarantine = sq_quarantine,
+    .restore = sq_restore,
+    .compact = sq_compact,
+    .cleanup = sq_cleanup,
+    .advise_low_memory = sq_advise_low_memory,
+    .stats = sq_stats,
+    .close = sq_close,
+};

@@ -1,0 +1,193 @@
+-- spool.config: validates and normalises the parameter table of
+-- spool.open / spool.define.  Every bad value raises an error that names
+-- the key, the value and what was expected; nothing is opened before the
+-- whole table passed.
+local _M = { _VERSION = "0.1.0" }
+
+local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
+local format, floor = string.format, math.floor
+
+local function show(v)
+    if type(v) == "string" then
+        return format("%q", v)
+    end
+    return tostring(v)
+end
+
+local function bad(where, key, value, expected)
+    error(format("%s: %s: expected %s, got %s", where, key, expected, show(value)), 4)
+end
+
+local duration_units = { ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 }
+
+-- A duration: seconds as a number, or a string like "30s", "200ms", "5m".
+local function duration(where, key, v, allow_zero)
+    local secs
+    if type(v) == "number" then
+        secs = v
+    elseif type(v) == "string" then
+        local n, unit = v:match("^%s*([%d%.]+)%s*(%a*)%s*$")
+        local scale = duration_units[unit ~= "" and unit or "s"]
+        secs = n and scale and tonumber(n) and tonumber(n) * scale
+    end
+    if type(secs) ~= "number" or secs ~= secs or secs < 0 or secs == math.huge
+        or (not allow_zero and secs == 0) then
+        bad(where, key, v, (allow_zero and "a duration >= 0" or "a duration > 0")
+            .. " (seconds, or a string like \"30s\", \"200ms\", \"5m\")")
+    end
+    return secs
+end
+
+-- A free-space minimum: a count, or a percentage string like "10%".
+local function threshold(where, key, v)
+    if type(v) == "number" then
+        if v < 0 or v ~= v or v == math.huge then
+            bad(where, key, v, "a count >= 0 or a percentage like \"10%\"")
+        end
+        return nil, v
+    elseif type(v) == "string" then
+        local n = v:match("^%s*([%d%.]+)%s*%%%s*$")
+        n = n and tonumber(n)
+        if n and n >= 0 and n <= 100 then
+            return n, nil
+        end
+        local count = tonumber(v)
+        if count and count >= 0 then
+            return nil, count
+        end
+    end
+    bad(where, key, v, "a count >= 0 or a percentage between \"0%\" and \"100%\"")
+end
+
+local function boolean(where, key, v)
+    if type(v) ~= "boolean" then
+        bad(where, key, v, "a boolean")
+    end
+    return v
+end
+
+local function positive_integer(where, key, v)
+    if type(v) ~= "number" or v < 1 or v ~= floor(v) or v == math.huge then
+        bad(where, key, v, "an integer >= 1")
+    end
+    return v
+end
+
+local function nonneg_integer(where, key, v)
+    if type(v) ~= "number" or v < 0 or v ~= floor(v) or v == math.huge then
+        bad(where, key, v, "an integer >= 0")
+    end
+    return v
+end
+
+local sqlite_keys = {
+    page_size = function(where, key, v)
+        positive_integer(where, key, v)
+        if v < 512 or v > 65536 or (v - 1) % v ~= v - 1 or floor(math.log(v) / math.log(2) + 0.5) ~= math.log(v) / math.log(2) then
+            bad(where, key, v, "a power of two between 512 and 65536")
+        end
+        return v
+    end,
+    cache_kib = positive_integer,
+    mmap_size = nonneg_integer,
+    wal_autocheckpoint = nonneg_integer,
+    checkpoint_wal_bytes = positive_integer,
+    vacuum_step_pages = positive_integer,
+    cleanup_vacuum_pages = positive_integer,
+    enumerate_chunk_rows = positive_integer,
+    enumerate_chunk_bytes = positive_integer,
+    exclusive = boolean,
+    secure_delete = boolean,
+}
+
+-- The gate and deadline settings, which KumoMTA keeps in rocks_params.
+local tuning = {
+    store_deadline = function(w, k, v) return duration(w, k, v, false) end,
+    error_latch_duration = function(w, k, v) return duration(w, k, v, true) end,
+    error_unlatch_duration = function(w, k, v) return duration(w, k, v, true) end,
+    allow_error_unlatch = boolean,
+    limit_concurrent_stores = positive_integer,
+    limit_concurrent_loads = positive_integer,
+    limit_concurrent_removes = positive_integer,
+}
+
+local backends = { SQLite = true }
+local known_kinds = { SQLite = true, LocalDisk = true, RocksDB = true }
+
+-- normalize(params, where) -> the table spool.core.open reads.  Raises
+-- on the first bad key or value; `where` prefixes the message.
+function _M.normalize(params, where)
+    where = where or "spool.open"
+    if type(params) ~= "table" then
+        error(format("%s: expected a table of parameters, got %s", where, type(params)), 3)
+    end
+    local out = {}
+    for key, v in pairs(params) do
+        if type(key) ~= "string" then
+            error(format("%s: unknown parameter %s (keys are strings)", where, show(key)), 3)
+        elseif key == "name" then
+            if type(v) ~= "string" or v == "" then
+                bad(where, key, v, "a non-empty string")
+            end
+            out.name = v
+        elseif key == "path" then
+            if type(v) ~= "string" or v == "" or v:find("\0", 1, true) then
+                bad(where, key, v, "a directory path (non-empty string)")
+            end
+            out.path = v
+        elseif key == "kind" then
+            if type(v) ~= "string" or not known_kinds[v] then
+                bad(where, key, v, "\"SQLite\", \"LocalDisk\" or \"RocksDB\"")
+            end
+            if not backends[v] then
+                error(format("%s: kind: the %s backend is not built into this spool (built in: SQLite)",
+                    where, v), 3)
+            end
+            out.kind = v
+        elseif key == "flush" then
+            out.flush = boolean(where, key, v)
+        elseif key == "min_free_space" then
+            out.min_free_space_percent, out.min_free_space_bytes = threshold(where, key, v)
+        elseif key == "min_free_inodes" then
+            out.min_free_inodes_percent, out.min_free_inodes_count = threshold(where, key, v)
+        elseif tuning[key] then
+            out[key] = tuning[key](where, key, v)
+        elseif key == "sqlite" then
+            if type(v) ~= "table" then
+                bad(where, key, v, "a table of SQLite settings")
+            end
+            local sq = {}
+            for k2, v2 in pairs(v) do
+                local check = type(k2) == "string" and sqlite_keys[k2]
+                if not check then
+                    error(format("%s: sqlite: unknown setting %s (known: cache_kib, checkpoint_wal_bytes, "
+                        .. "cleanup_vacuum_pages, enumerate_chunk_bytes, enumerate_chunk_rows, exclusive, "
+                        .. "mmap_size, page_size, secure_delete, vacuum_step_pages, wal_autocheckpoint)",
+                        where, show(k2)), 3)
+                end
+                sq[k2] = check(where, "sqlite." .. k2, v2)
+            end
+            out.sqlite = sq
+        elseif key == "rocks_params" then
+            -- Accepted as KumoMTA policies write it; its gate and deadline
+            -- settings apply unless given at the top level, the rest tunes
+            -- RocksDB only.
+            if type(v) ~= "table" then
+                bad(where, key, v, "a table")
+            end
+            for k2, v2 in pairs(v) do
+                if type(k2) == "string" and tuning[k2] and params[k2] == nil then
+                    out[k2] = tuning[k2](where, "rocks_params." .. k2, v2)
+                end
+            end
+        else
+            error(format("%s: unknown parameter %s", where, show(key)), 3)
+        end
+    end
+    if out.path == nil then
+        error(format("%s: path: a directory path is required", where), 3)
+    end
+    return out
+end
+
+return _M
