@@ -13,7 +13,7 @@
 #if LUA_VERSION_NUM >= 502
 #define spool_lua_rawlen(L, i) lua_rawlen((L), (i))
 #define spool_lua_setfuncs(L, l) luaL_setfuncs((L), (l), 0)
-#define spool_lua_newlib(L, l) luaL_newlib((L), (l))
+#define spool_lua_newlib(L, l) (lua_newtable(L), luaL_setfuncs((L), (l), 0))
 #else
 #define spool_lua_rawlen(L, i) lua_objlen((L), (i))
 #define spool_lua_setfuncs(L, l) luaL_register((L), NULL, (l))

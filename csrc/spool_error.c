@@ -111,6 +111,8 @@ char *spool_format_duration(double seconds, char *out, size_t size)
 {
     if (!(seconds > 0))
         seconds = 0;
+    if (seconds >= 18446744073709549568.0) /* the largest double below 2^64 */
+        seconds = 18446744073709549568.0;
     double whole = floor(seconds);
     uint64_t secs = (uint64_t)whole;
     uint64_t nanos = (uint64_t)llround((seconds - whole) * 1e9);

@@ -314,7 +314,8 @@ static int l_format_duration(lua_State *L)
 {
     double d = luaL_checknumber(L, 1);
     char buf[64];
-    luaL_argcheck(L, d >= 0, 1, "duration must be >= 0");
+    /* Rust's Duration holds u64 seconds: anything larger is not one. */
+    luaL_argcheck(L, d >= 0 && d < 18446744073709551616.0, 1, "duration must be >= 0 and < 2^64 seconds");
     lua_pushstring(L, spool_format_duration(d, buf, sizeof buf));
     return 1;
 }

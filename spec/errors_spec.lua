@@ -255,6 +255,7 @@ describe("spool.errors", function()
       { 1, "1s" },
       { 3600, "3600s" },
       { 1000000, "1000000s" },
+      { 1.8e19, "18000000000000000000s" },
       { 1.5, "1.5s" },
       { 1.25, "1.25s" },
       { 61.25, "61.25s" },
@@ -305,6 +306,26 @@ describe("spool.errors", function()
       assert.is_not_nil(error_of(errors.format_duration, -1))
       assert.is_not_nil(error_of(errors.format_duration, -0.5))
       assert.is_not_nil(error_of(errors.format_duration, -1e-9))
+    end)
+
+    it("raises for NaN", function()
+      assert.is_not_nil(error_of(errors.format_duration, 0 / 0))
+    end)
+
+    -- A Rust Duration holds at most 2^64 - 1 seconds (from_secs_f64 panics
+    -- beyond that); there is no correct text for such values.
+    it("raises for infinity", function()
+      local err = error_of(errors.format_duration, math.huge)
+      assert.is_not_nil(err, "format_duration(math.huge) returned "
+        .. tostring(select(2, pcall(errors.format_duration, math.huge))))
+    end)
+
+    it("raises for finite values of 2^64 seconds or more", function()
+      for _, v in ipairs({ 2 ^ 64, 1e20, 1e300 }) do
+        local err = error_of(errors.format_duration, v)
+        assert.is_not_nil(err, string.format("format_duration(%.17g) returned %s", v,
+          tostring(select(2, pcall(errors.format_duration, v)))))
+      end
     end)
 
     it("raises for nil", function()

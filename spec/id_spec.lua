@@ -579,6 +579,16 @@ describe("spool.id", function()
       end
     end)
 
+    it("returns distinct ids when derived repeatedly from one id", function()
+      local id = vid("kumo")
+      local seen = { [id:bytes()] = true }
+      for i = 1, 1000 do
+        local b = id:derive_new_with_cloned_timestamp():bytes()
+        assert.is_nil(seen[b], "derivation " .. i .. " repeated " .. hex(b))
+        seen[b] = true
+      end
+    end)
+
     it("returns a valid version 1, RFC 4122 id", function()
       local d = spool.id.new():derive_new_with_cloned_timestamp()
       local b = d:bytes()
