@@ -45,7 +45,7 @@ HEADERS = $(wildcard csrc/*.h)
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
 CORE_SO = $(BUILD)/spool/core.so
 
-.PHONY: all test asan valgrind install uninstall clean deps demo ctest
+.PHONY: all test asan valgrind install uninstall clean deps demo ctest bench-layout
 all: $(CORE_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
@@ -93,3 +93,11 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# Benchmarks (bench/): figures and ratios measured in one run.
+N ?= 20000
+bench-layout: $(BUILD)/bench/layout
+	$(BUILD)/bench/layout $(N) $(BUILD)
+$(BUILD)/bench/layout: bench/layout.c csrc/spool_id.c csrc/spool_id.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ bench/layout.c csrc/spool_id.c $(LIBS)

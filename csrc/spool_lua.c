@@ -851,8 +851,8 @@ static int l_spool_advise_low_memory(lua_State *L)
 
 static int l_spool_unhealthy_reason(lua_State *L)
 {
-    lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
-    const char *r = h->s ? spool_unhealthy_reason(h->s) : "the spool is not accepting writes";
+    lspool *h = check_spool(L);
+    const char *r = spool_unhealthy_reason(h->s);
     if (r == NULL)
         lua_pushnil(L);
     else

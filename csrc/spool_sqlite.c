@@ -88,7 +88,14 @@ typedef struct sq {
     conn *writer;
     pthread_mutex_t pool_lock;
     conn *idle;
+    struct sq *next_abandoned;
 } sq;
+
+/* States abandoned in a forked child: still referenced, so the memory is
+ * accounted for, but never closed (closing would act on the parent's
+ * WAL and locks). */
+static sq *abandoned;
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* One buffered row of an enumerate chunk. */
 typedef struct row {
@@ -428,8 +435,13 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
 static void sq_close(void *st, int leak)
 {
     sq *s = st;
-    if (leak)
-        return; /* a forked child: closing would checkpoint the parent's WAL */
+    if (leak) {
+        pthread_mutex_lock(&abandoned_lock);
+        s->next_abandoned = abandoned;
+        abandoned = s;
+        pthread_mutex_unlock(&abandoned_lock);
+        return;
+    }
     sq_free(s);
 }
 
@@ -687,7 +699,7 @@ static int fetch_chunk(cursor *cu, spool_error *err)
         sqlite3_bind_blob(q, 2, cu->floor, SPOOL_ID_BYTES, SQLITE_STATIC);
         sqlite3_bind_int(q, 3, cu->cap);
     }
-    int rc, ret = 0;
+    int rc = SQLITE_ROW, ret = 0;
     while (cu->nrows < cu->cap && budget > 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         row *r = &cu->rows[cu->nrows];
         memset(r, 0, sizeof *r);
@@ -716,10 +728,12 @@ static int fetch_chunk(cursor *cu, spool_error *err)
         }
         budget -= (int64_t)r->len;
     }
-    if (ret == 0 && cu->nrows < cu->cap && budget > 0 && rc != SQLITE_DONE)
+    /* rc is SQLITE_ROW when the chunk filled up, DONE when the query ran
+     * out of rows, anything else an error. */
+    if (ret == 0 && rc == SQLITE_DONE)
+        cu->done = 1;
+    else if (ret == 0 && rc != SQLITE_ROW)
         ret = fail(s, c->db, rc, &dl, "enumerate", err);
-    else if (ret == 0 && cu->nrows < cu->cap && budget > 0)
-        cu->done = 1; /* the query ran out of rows */
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
     reader_release(s, c);
