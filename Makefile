@@ -39,7 +39,7 @@ LIBS = $(SQLITE_LIBS) -lpthread -lm
 
 BUILD ?= build/$(LUA_NAME)
 CORE_SRC = csrc/spool_id.c csrc/spool_error.c csrc/spool_checksum.c csrc/spool_gate.c \
-           csrc/spool.c csrc/spool_sqlite.c
+           csrc/spool.c csrc/spool_registry.c csrc/spool_sqlite.c
 MOD_SRC = $(CORE_SRC) csrc/spool_lua.c
 HEADERS = $(wildcard csrc/*.h)
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
@@ -63,7 +63,15 @@ $(BUILD)/test/%: csrc/test/%.c $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ $< \
 	    $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(LIBS)
 
-ctest: $(addprefix $(BUILD)/test/,$(CTESTS))
+# C test programs that embed Lua (the module's own objects, linked with
+# the interpreter's library: only the test program links Lua).
+LUA_LIBS := $(shell pkg-config --libs $(LUA_PC) 2>/dev/null)
+LUA_CTESTS = registry_lua
+$(BUILD)/test/registry_lua: csrc/test/registry_lua.c $(OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) -o $@ $< $(OBJS) $(LUA_LIBS) $(LIBS) -ldl
+
+ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS))
 
 test:
 	@tools/run-tests

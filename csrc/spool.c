@@ -19,6 +19,7 @@
 
 #include "spool_backend.h"
 #include "spool_gate.h"
+#include "spool_registry.h"
 
 /* How often a store re-reads the free space of the file system. */
 #define SPACE_CHECK_NS 1000000000LL
@@ -370,11 +371,25 @@ int spool_remove(spool *s, const spool_id *id, const spool_write_opts *opts, int
     return rc;
 }
 
-/* Drops one reference; the last one frees the handle. */
-static void unref(spool *s)
+void spool_retain(spool *s)
 {
-    if (atomic_fetch_sub(&s->refs, 1) != 1)
+    atomic_fetch_add(&s->refs, 1);
+}
+
+int spool_try_retain(spool *s)
+{
+    int r = atomic_load(&s->refs);
+    while (r > 0 && !atomic_compare_exchange_weak(&s->refs, &r, r + 1))
+        ;
+    return r > 0;
+}
+
+void spool_release(spool *s)
+{
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
+    spool_registry_forget(s);
+    spool_shutdown(s, NULL);
     limit_destroy(&s->stores);
     limit_destroy(&s->loads);
     limit_destroy(&s->removes);
@@ -425,7 +440,7 @@ void spool_cursor_close(spool_cursor *c)
         return;
     if (c->cur != NULL)
         c->s->be->cursor_close(c->cur);
-    unref(c->s);
+    spool_release(c->s);
     free(c);
 }
 
@@ -545,6 +560,11 @@ int spool_get_stats(spool *s, spool_stats *out, spool_error *err)
     return rc;
 }
 
+const char *spool_get_path(spool *s)
+{
+    return s->path;
+}
+
 int spool_is_closed(spool *s)
 {
     return atomic_load(&s->closed);
@@ -559,6 +579,7 @@ int spool_shutdown(spool *s, spool_error *err)
     if (!leak)
         pthread_rwlock_wrlock(&s->life);
     if (!atomic_exchange(&s->closed, 1)) {
+        spool_registry_forget(s);
         s->be->close(s->st, leak);
         s->st = NULL;
     }
@@ -572,5 +593,5 @@ void spool_close(spool *s)
     if (s == NULL)
         return;
     spool_shutdown(s, NULL);
-    unref(s);
+    spool_release(s);
 }

@@ -201,11 +201,30 @@ int spool_get_stats(spool *s, spool_stats *out, spool_error *err);
  * handle itself stays valid until spool_close. */
 int spool_shutdown(spool *s, spool_error *err);
 
-/* Shuts down (if needed) and frees the handle.  Never fails. */
+/* Shuts down (if needed) and drops the caller's reference.  Never fails. */
 void spool_close(spool *s);
+
+/* Reference counting, for handles shared between threads or Lua states:
+ * the storage closes when the last reference is released (or at
+ * spool_shutdown, for every holder at once). */
+void spool_retain(spool *s);
+void spool_release(spool *s);
+
+/* The process-wide registry of named spools.  spool_define opens and
+ * registers a spool under `name` (SPOOL_MISUSE if the name is taken by an
+ * open spool); the caller holds one reference.  The registry itself holds
+ * none: a spool leaves it when shut down or when its last reference goes. */
+int spool_define(const char *name, const spool_params *params, spool **out, spool_error *err);
+
+/* The spool registered under `name`, with a new reference for the
+ * caller, or NULL when none is. */
+spool *spool_lookup(const char *name);
 
 /* Whether the handle is shut down. */
 int spool_is_closed(spool *s);
+
+/* The directory the spool was opened on (valid while referenced). */
+const char *spool_get_path(spool *s);
 
 /* Frees a buffer returned by spool_load. */
 void spool_free(void *p);

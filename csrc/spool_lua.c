@@ -331,7 +331,7 @@ static int l_monotonic(lua_State *L)
 static lspool *check_spool(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
-    if (h->s == NULL)
+    if (h->s == NULL || spool_is_closed(h->s))
         luaL_error(L, "spool %s is shut down", h->path ? h->path : "?");
     return h;
 }
@@ -368,34 +368,32 @@ static void read_threshold(lua_State *L, int t, const char *pct, const char *abs
     lua_pop(L, 1);
 }
 
-/* open(params) -> spool.Spool | nil, err.  params is the table that
- * lua/spool.lua validated and normalised. */
-static int l_open(lua_State *L)
+/* Reads the parameter table at idx (validated and normalised by
+ * lua/spool/config.lua) into p.  Strings stay anchored in the table. */
+static void read_params(lua_State *L, int idx, spool_params *p)
 {
-    spool_params p;
-    spool_error err;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    spool_params_init(&p);
-    lua_getfield(L, 1, "path");
-    p.path = luaL_checkstring(L, -1); /* anchored in params */
-    lua_getfield(L, 1, "kind");
+    luaL_checktype(L, idx, LUA_TTABLE);
+    spool_params_init(p);
+    lua_getfield(L, idx, "path");
+    p->path = luaL_checkstring(L, -1);
+    lua_getfield(L, idx, "kind");
     if (!lua_isnil(L, -1))
-        p.kind = luaL_checkstring(L, -1);
+        p->kind = luaL_checkstring(L, -1);
     lua_pop(L, 2);
-    p.flush = opt_field_bool(L, 1, "flush", 0);
-    read_threshold(L, 1, "min_free_space_percent", "min_free_space_bytes", &p.min_free_space);
-    read_threshold(L, 1, "min_free_inodes_percent", "min_free_inodes_count", &p.min_free_inodes);
-    p.store_deadline = opt_field_number(L, 1, "store_deadline", p.store_deadline);
-    p.error_latch_duration = opt_field_number(L, 1, "error_latch_duration", p.error_latch_duration);
-    p.error_unlatch_duration = opt_field_number(L, 1, "error_unlatch_duration", p.error_unlatch_duration);
-    p.allow_error_unlatch = opt_field_bool(L, 1, "allow_error_unlatch", 1);
-    p.limit_concurrent_stores = (unsigned)opt_field_number(L, 1, "limit_concurrent_stores", 0);
-    p.limit_concurrent_loads = (unsigned)opt_field_number(L, 1, "limit_concurrent_loads", 0);
-    p.limit_concurrent_removes = (unsigned)opt_field_number(L, 1, "limit_concurrent_removes", 0);
-    lua_getfield(L, 1, "sqlite");
+    p->flush = opt_field_bool(L, idx, "flush", 0);
+    read_threshold(L, idx, "min_free_space_percent", "min_free_space_bytes", &p->min_free_space);
+    read_threshold(L, idx, "min_free_inodes_percent", "min_free_inodes_count", &p->min_free_inodes);
+    p->store_deadline = opt_field_number(L, idx, "store_deadline", p->store_deadline);
+    p->error_latch_duration = opt_field_number(L, idx, "error_latch_duration", p->error_latch_duration);
+    p->error_unlatch_duration = opt_field_number(L, idx, "error_unlatch_duration", p->error_unlatch_duration);
+    p->allow_error_unlatch = opt_field_bool(L, idx, "allow_error_unlatch", 1);
+    p->limit_concurrent_stores = (unsigned)opt_field_number(L, idx, "limit_concurrent_stores", 0);
+    p->limit_concurrent_loads = (unsigned)opt_field_number(L, idx, "limit_concurrent_loads", 0);
+    p->limit_concurrent_removes = (unsigned)opt_field_number(L, idx, "limit_concurrent_removes", 0);
+    lua_getfield(L, idx, "sqlite");
     if (lua_istable(L, -1)) {
         int t = lua_gettop(L);
-        spool_sqlite_params *q = &p.sqlite;
+        spool_sqlite_params *q = &p->sqlite;
         q->page_size = (int)opt_field_number(L, t, "page_size", 0);
         q->cache_kib = (int64_t)opt_field_number(L, t, "cache_kib", 0);
         q->mmap_size = (int64_t)opt_field_number(L, t, "mmap_size", 0);
@@ -409,34 +407,86 @@ static int l_open(lua_State *L)
         q->secure_delete = opt_field_bool(L, t, "secure_delete", 0);
     }
     lua_pop(L, 1);
-    /* The userdata exists before the spool opens, so that a raise cannot
-     * leak the handle. */
+}
+
+/* Pushes a new, empty spool.Spool userdata for `path`.  It exists
+ * before the spool is opened, so that a raise cannot leak the handle. */
+static lspool *push_handle(lua_State *L, const char *path)
+{
     lspool *h = spool_lua_newuserdata(L, sizeof *h);
     h->s = NULL;
     h->path = NULL;
     luaL_getmetatable(L, SPOOL_MT);
     lua_setmetatable(L, -2);
-    h->path = strdup(p.path);
+    h->path = strdup(path);
     if (h->path == NULL)
-        return luaL_error(L, "out of memory");
+        luaL_error(L, "out of memory");
+    return h;
+}
+
+/* open(params) -> spool.Spool | nil, err: an anonymous spool. */
+static int l_open(lua_State *L)
+{
+    spool_params p;
+    spool_error err;
+    read_params(L, 1, &p);
+    lspool *h = push_handle(L, p.path);
     if (spool_open(&p, &h->s, &err) != 0)
         return fail(L, &err);
     return 1;
 }
 
+/* define(name, params) -> spool.Spool | nil, err: opens and registers
+ * the spool process-wide.  A name already defined raises. */
+static int l_define(lua_State *L)
+{
+    spool_params p;
+    spool_error err;
+    const char *name = luaL_checkstring(L, 1);
+    read_params(L, 2, &p);
+    lspool *h = push_handle(L, p.path);
+    if (spool_define(name, &p, &h->s, &err) != 0)
+        return fail(L, &err);
+    return 1;
+}
+
+/* lookup(name) -> spool.Spool | nil: a new handle, in this Lua state, on
+ * the spool registered under `name` by any state of the process. */
+static int l_lookup(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    spool *s = spool_lookup(name);
+    if (s == NULL) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lspool *h = spool_lua_newuserdata(L, sizeof *h);
+    h->s = s;
+    h->path = NULL;
+    luaL_getmetatable(L, SPOOL_MT);
+    lua_setmetatable(L, -2);
+    h->path = strdup(spool_get_path(s));
+    return 1;
+}
+
 /* The one close: idempotent, never raises; used by shutdown, __gc and
- * __close. */
-static void spool_handle_close(lspool *h)
+ * __close.  With shutdown, the storage closes for every holder (other
+ * Lua states and threads then get "shut down" errors); without (__gc),
+ * only this handle's reference goes, and the storage closes with the
+ * last one. */
+static void spool_handle_close(lspool *h, int shutdown)
 {
     if (h->s != NULL) {
-        spool_close(h->s);
+        if (shutdown)
+            spool_shutdown(h->s, NULL);
+        spool_release(h->s);
         h->s = NULL;
     }
 }
 
 static int l_spool_shutdown(lua_State *L)
 {
-    spool_handle_close(luaL_checkudata(L, 1, SPOOL_MT));
+    spool_handle_close(luaL_checkudata(L, 1, SPOOL_MT), 1);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -444,7 +494,7 @@ static int l_spool_shutdown(lua_State *L)
 static int l_spool_gc(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
-    spool_handle_close(h);
+    spool_handle_close(h, 0);
     free(h->path);
     h->path = NULL;
     return 0;
@@ -453,14 +503,15 @@ static int l_spool_gc(lua_State *L)
 static int l_spool_tostring(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
-    lua_pushfstring(L, "spool.Spool(%s, %s)", h->path ? h->path : "?", h->s ? "open" : "closed");
+    lua_pushfstring(L, "spool.Spool(%s, %s)", h->path ? h->path : "?",
+                    h->s && !spool_is_closed(h->s) ? "open" : "closed");
     return 1;
 }
 
 static int l_spool_is_closed(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
-    lua_pushboolean(L, h->s == NULL);
+    lua_pushboolean(L, h->s == NULL || spool_is_closed(h->s));
     return 1;
 }
 
@@ -601,7 +652,7 @@ static int l_spool_remove_many(lua_State *L)
     }
     if (spool_remove_many(h->s, ids, n, &o, &removed, &err) != 0)
         return fail(L, &err);
-    lua_pushnumber(L, (lua_Number)removed);
+    lua_pushinteger(L, (lua_Integer)removed);
     return 1;
 }
 
@@ -693,7 +744,7 @@ static int l_spool_enumerate(lua_State *L)
     lcursor *c = push_cursor(L, SPOOL_ENTRIES); /* index 4 */
     if (spool_cursor_open(h->s, &o, &c->c, &err) != 0)
         return fail(L, &err);
-    double visited = 0;
+    lua_Integer visited = 0;
     int rc;
     while ((rc = spool_cursor_next(c->c, &e, &err)) == 1) {
         visited++;
@@ -713,7 +764,7 @@ static int l_spool_enumerate(lua_State *L)
     c->c = NULL;
     if (rc < 0)
         return fail(L, &err);
-    lua_pushnumber(L, visited);
+    lua_pushinteger(L, visited);
     return 1;
 }
 
@@ -804,6 +855,13 @@ static void set_num(lua_State *L, const char *k, double v)
     lua_setfield(L, -2, k);
 }
 
+/* Counts and byte sizes: integers under Lua 5.3+, numbers elsewhere. */
+static void set_int(lua_State *L, const char *k, int64_t v)
+{
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, k);
+}
+
 static int l_spool_compact(lua_State *L)
 {
     lspool *h = check_spool(L);
@@ -812,13 +870,13 @@ static int l_spool_compact(lua_State *L)
     if (spool_compact(h->s, &st, &err) != 0)
         return fail(L, &err);
     lua_createtable(L, 0, 9);
-    set_num(L, "db_bytes_before", (double)st.db_bytes_before);
-    set_num(L, "db_bytes_after", (double)st.db_bytes_after);
-    set_num(L, "wal_bytes_before", (double)st.wal_bytes_before);
-    set_num(L, "wal_bytes_after", (double)st.wal_bytes_after);
-    set_num(L, "wal_bytes_max", (double)st.wal_bytes_max);
-    set_num(L, "pages_freed", (double)st.pages_freed);
-    set_num(L, "steps", st.steps);
+    set_int(L, "db_bytes_before", (int64_t)st.db_bytes_before);
+    set_int(L, "db_bytes_after", (int64_t)st.db_bytes_after);
+    set_int(L, "wal_bytes_before", (int64_t)st.wal_bytes_before);
+    set_int(L, "wal_bytes_after", (int64_t)st.wal_bytes_after);
+    set_int(L, "wal_bytes_max", (int64_t)st.wal_bytes_max);
+    set_int(L, "pages_freed", (int64_t)st.pages_freed);
+    set_int(L, "steps", st.steps);
     set_num(L, "seconds", st.seconds);
     return 1;
 }
@@ -833,8 +891,8 @@ static int l_spool_cleanup(lua_State *L)
     lua_createtable(L, 0, 3);
     lua_pushboolean(L, st.checkpointed);
     lua_setfield(L, -2, "checkpointed");
-    set_num(L, "pages_freed", (double)st.pages_freed);
-    set_num(L, "wal_bytes", (double)st.wal_bytes);
+    set_int(L, "pages_freed", (int64_t)st.pages_freed);
+    set_int(L, "wal_bytes", (int64_t)st.wal_bytes);
     return 1;
 }
 
@@ -845,7 +903,7 @@ static int l_spool_advise_low_memory(lua_State *L)
     int64_t released;
     if (spool_advise_low_memory(h->s, &released, &err) != 0)
         return fail(L, &err);
-    lua_pushnumber(L, (double)released);
+    lua_pushinteger(L, (lua_Integer)released);
     return 1;
 }
 
@@ -885,10 +943,10 @@ static int l_spool_health(lua_State *L)
         lua_pushstring(L, hl.last_error);
         lua_setfield(L, -2, "last_error");
     }
-    set_num(L, "free_bytes", (double)hl.free_bytes);
-    set_num(L, "total_bytes", (double)hl.total_bytes);
-    set_num(L, "free_inodes", (double)hl.free_inodes);
-    set_num(L, "total_inodes", (double)hl.total_inodes);
+    set_int(L, "free_bytes", (int64_t)hl.free_bytes);
+    set_int(L, "total_bytes", (int64_t)hl.total_bytes);
+    set_int(L, "free_inodes", (int64_t)hl.free_inodes);
+    set_int(L, "total_inodes", (int64_t)hl.total_inodes);
     return 1;
 }
 
@@ -900,20 +958,20 @@ static int l_spool_stats(lua_State *L)
     if (spool_get_stats(h->s, &st, &err) != 0)
         return fail(L, &err);
     lua_createtable(L, 0, 14);
-    set_num(L, "stores", (double)st.stores);
-    set_num(L, "loads", (double)st.loads);
-    set_num(L, "removes", (double)st.removes);
-    set_num(L, "errors", (double)st.errors);
-    set_num(L, "entries", (double)st.entries);
-    set_num(L, "quarantined", (double)st.quarantined);
-    set_num(L, "db_bytes", (double)st.db_bytes);
-    set_num(L, "wal_bytes", (double)st.wal_bytes);
-    set_num(L, "page_size", (double)st.page_size);
-    set_num(L, "page_count", (double)st.page_count);
-    set_num(L, "freelist_count", (double)st.freelist_count);
+    set_int(L, "stores", (int64_t)st.stores);
+    set_int(L, "loads", (int64_t)st.loads);
+    set_int(L, "removes", (int64_t)st.removes);
+    set_int(L, "errors", (int64_t)st.errors);
+    set_int(L, "entries", (int64_t)st.entries);
+    set_int(L, "quarantined", (int64_t)st.quarantined);
+    set_int(L, "db_bytes", (int64_t)st.db_bytes);
+    set_int(L, "wal_bytes", (int64_t)st.wal_bytes);
+    set_int(L, "page_size", (int64_t)st.page_size);
+    set_int(L, "page_count", (int64_t)st.page_count);
+    set_int(L, "freelist_count", (int64_t)st.freelist_count);
     lua_createtable(L, 0, SPOOL_KIND_COUNT);
     for (int k = SPOOL_NOT_FOUND; k < SPOOL_MISUSE; k++)
-        set_num(L, spool_kind_name((spool_kind)k), (double)st.errors_by_kind[k]);
+        set_int(L, spool_kind_name((spool_kind)k), (int64_t)st.errors_by_kind[k]);
     lua_setfield(L, -2, "errors_by_kind");
     return 1;
 }
@@ -979,6 +1037,8 @@ static const luaL_Reg spool_methods[] = {
 
 static const luaL_Reg core_funcs[] = {
     {"open", l_open},
+    {"define", l_define},
+    {"lookup", l_lookup},
     {"error", l_error_new},
     {"format_duration", l_format_duration},
     {"monotonic", l_monotonic},
