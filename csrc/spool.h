@@ -81,7 +81,9 @@ typedef struct spool_enum_opts {
     int which;            /* SPOOL_ENTRIES or SPOOL_QUARANTINE */
     int has_start;        /* 0: start_time = now */
     int64_t start_100ns;  /* skip entries created at or after (Unix, 100 ns) */
-    int include_data;     /* 0: ids only (checksums are still verified) */
+    int include_data;     /* 0: no data in entries (checksums are still verified) */
+    int ids_only;         /* 1: read ids alone from the key index: no data
+                           * is read, so no checksum is verified */
 } spool_enum_opts;
 
 /* One enumerated entry; its pointers are valid until the next call on

@@ -320,6 +320,14 @@ static int l_format_duration(lua_State *L)
     return 1;
 }
 
+/* now() -> wall-clock seconds since the Unix epoch, 100-ns resolution. */
+static int l_now(lua_State *L)
+{
+    int64_t t = spool_id_now_unix_100ns();
+    lua_pushnumber(L, (double)(t / 10000000) + (double)(t % 10000000) / 1e7);
+    return 1;
+}
+
 static int l_monotonic(lua_State *L)
 {
     lua_pushnumber(L, spool_monotonic());
@@ -678,8 +686,11 @@ static void check_enum_opts(lua_State *L, int idx, spool_enum_opts *o)
         } else if (strcmp(k, "include_data") == 0) {
             luaL_argcheck(L, lua_isboolean(L, -1), idx, "include_data: boolean expected");
             o->include_data = lua_toboolean(L, -1);
+        } else if (strcmp(k, "ids_only") == 0) {
+            luaL_argcheck(L, lua_isboolean(L, -1), idx, "ids_only: boolean expected");
+            o->ids_only = lua_toboolean(L, -1);
         } else {
-            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (expected start_time, include_data)", k));
+            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (expected start_time, include_data, ids_only)", k));
         }
         lua_pop(L, 1);
     }
@@ -976,6 +987,12 @@ static int l_spool_stats(lua_State *L)
     return 1;
 }
 
+static int l_is_spool(lua_State *L)
+{
+    lua_pushboolean(L, spool_lua_testudata(L, 1, SPOOL_MT) != NULL);
+    return 1;
+}
+
 static int l_spool_path(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
@@ -1039,9 +1056,11 @@ static const luaL_Reg core_funcs[] = {
     {"open", l_open},
     {"define", l_define},
     {"lookup", l_lookup},
+    {"is_spool", l_is_spool},
     {"error", l_error_new},
     {"format_duration", l_format_duration},
     {"monotonic", l_monotonic},
+    {"now", l_now},
     {NULL, NULL},
 };
 

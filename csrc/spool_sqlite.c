@@ -38,6 +38,7 @@ enum {
     ST_SELECT,
     ST_CHUNK,
     ST_QCHUNK,
+    ST_KEYCHUNK,
     ST_QINSERT,
     ST_QRESTORE,
     ST_QDELETE,
@@ -52,6 +53,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELETE] = "DELETE FROM entries WHERE key = ?1",
     [ST_SELECT] = "SELECT sum, data FROM entries WHERE key = ?1",
     [ST_CHUNK] = "SELECT key, sum, data FROM entries WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+    [ST_KEYCHUNK] = "SELECT key FROM entries WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
     [ST_QCHUNK] = "SELECT key, sum, data, reason, time FROM quarantine WHERE key > ?1 ORDER BY key LIMIT ?2",
     [ST_QINSERT] = "INSERT OR REPLACE INTO quarantine(key, sum, data, reason, time) "
                    "SELECT key, sum, data, ?2, ?3 FROM entries WHERE key = ?1",
@@ -110,7 +112,7 @@ typedef struct row {
 
 typedef struct cursor {
     sq *s;
-    int which, include_data;
+    int which, include_data, ids_only;
     uint8_t floor[SPOOL_ID_BYTES];
     uint8_t *last; /* key of the last row fetched, resumed after */
     size_t last_len;
@@ -674,6 +676,7 @@ static int sq_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_
     cu->cap = cap;
     cu->which = o ? o->which : SPOOL_ENTRIES;
     cu->include_data = o ? o->include_data : 1;
+    cu->ids_only = o && o->ids_only && cu->which == SPOOL_ENTRIES;
     spool_id_key_floor(o && o->has_start ? o->start_100ns : spool_id_now_unix_100ns(), cu->floor);
     *out = cu;
     return 0;
@@ -691,7 +694,7 @@ static int fetch_chunk(cursor *cu, spool_error *err)
     conn *c = reader_acquire(s, &dl, err);
     if (c == NULL)
         return -1;
-    sqlite3_stmt *q = c->st[cu->which == SPOOL_QUARANTINE ? ST_QCHUNK : ST_CHUNK];
+    sqlite3_stmt *q = c->st[cu->which == SPOOL_QUARANTINE ? ST_QCHUNK : cu->ids_only ? ST_KEYCHUNK : ST_CHUNK];
     sqlite3_bind_blob(q, 1, cu->last ? (const void *)cu->last : "", (int)cu->last_len, SQLITE_STATIC);
     if (cu->which == SPOOL_QUARANTINE) {
         sqlite3_bind_int(q, 2, cu->cap);
@@ -705,9 +708,12 @@ static int fetch_chunk(cursor *cu, spool_error *err)
         memset(r, 0, sizeof *r);
         r->key_len = (size_t)sqlite3_column_bytes(q, 0);
         const void *key = sqlite3_column_blob(q, 0);
-        r->sum = sqlite3_column_int64(q, 1);
-        r->len = (size_t)sqlite3_column_bytes(q, 2);
-        const void *data = sqlite3_column_blob(q, 2);
+        const void *data = NULL;
+        if (!cu->ids_only) {
+            r->sum = sqlite3_column_int64(q, 1);
+            r->len = (size_t)sqlite3_column_bytes(q, 2);
+            data = sqlite3_column_blob(q, 2);
+        }
         r->key = malloc(r->key_len ? r->key_len : 1);
         r->data = malloc(r->len ? r->len : 1);
         if (r->key == NULL || r->data == NULL) {
@@ -772,6 +778,8 @@ static int sq_cursor_next(void *cur, spool_entry *e, spool_error *err)
         snprintf(cu->error, sizeof cu->error, "invalid id in the spool: %s", why);
         e->corrupt = 1;
         e->error = cu->error;
+    } else if (cu->ids_only) {
+        /* no data read: nothing to verify */
     } else if ((uint32_t)r->sum != entry_sum(r->key, r->key_len, r->data, r->len)) {
         char text[SPOOL_ID_TEXT + 1];
         spool_id_format(&e->id, text);

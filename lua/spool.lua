@@ -10,6 +10,7 @@
 local core = require "spool.core"
 local config = require "spool.config"
 local errors = require "spool.errors"
+local recover = require "spool.recover"
 
 local _M = {
     _VERSION = core.VERSION,
@@ -72,11 +73,29 @@ end
 
 -- data(), meta(): the two spools a mail server keeps.
 function _M.data()
-    return _M.get("data")
+    -- recover{meta=, data=, start_time=, on_message=, on_corrupt=,
+-- on_orphan=, on_progress=} -> counts.  See lua/spool/recover.lua.
+function _M.recover(opts)
+    return recover.recover(opts, _M.get)
+end
+
+return _M.get("data")
 end
 
 function _M.meta()
-    return _M.get("meta")
+    -- recover{meta=, data=, start_time=, on_message=, on_corrupt=,
+-- on_orphan=, on_progress=} -> counts.  See lua/spool/recover.lua.
+function _M.recover(opts)
+    return recover.recover(opts, _M.get)
+end
+
+return _M.get("meta")
+end
+
+-- recover{meta=, data=, start_time=, on_message=, on_corrupt=,
+-- on_orphan=, on_progress=} -> counts.  See lua/spool/recover.lua.
+function _M.recover(opts)
+    return recover.recover(opts, _M.get)
 end
 
 return _M
