@@ -45,7 +45,7 @@ HEADERS = $(wildcard csrc/*.h)
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
 CORE_SO = $(BUILD)/spool/core.so
 
-.PHONY: all test asan valgrind install uninstall clean deps demo ctest bench-layout
+.PHONY: all test asan valgrind install uninstall clean deps demo ctest bench bench-full bench-layout
 all: $(CORE_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
@@ -102,7 +102,13 @@ uninstall:
 clean:
 	rm -rf build
 
-# Benchmarks (bench/): figures and ratios measured in one run.
+# Benchmarks (bench/): figures and ratios measured in one run.  The rules
+# live in bench/bench.mk; `make bench` runs the short version.
+bench: all
+	@$(MAKE) --no-print-directory -f bench/bench.mk LUA=$(LUA) BUILD=$(BUILD) bench
+bench-full: all
+	@$(MAKE) --no-print-directory -f bench/bench.mk LUA=$(LUA) BUILD=$(BUILD) bench-full
+
 N ?= 20000
 bench-layout: $(BUILD)/bench/layout
 	$(BUILD)/bench/layout $(N) $(BUILD)
