@@ -90,6 +90,10 @@ typedef struct sq {
     conn *writer;
     pthread_mutex_t pool_lock;
     conn *idle;
+    pthread_mutex_t q_lock; /* group commit queue */
+    pthread_cond_t q_cond;
+    struct wreq *q_head, *q_tail;
+    int leader_active;
     struct sq *next_abandoned;
 } sq;
 
@@ -171,7 +175,9 @@ static int busy_handler(void *arg, int count)
 {
     conn *c = arg;
     double now = spool_monotonic();
-    double at = c->dl ? c->dl->at : now + 30;
+    if (c->dl == NULL)
+        return 0; /* no operation deadline: do not wait */
+    double at = c->dl->at;
     if (now >= at)
         return 0;
     double wait = 0.0005 * (double)(1 << (count < 6 ? count : 6)); /* 0.5 ms .. 32 ms */
@@ -244,7 +250,7 @@ static int conn_configure(sq *s, conn *c)
 
 /* Opens a connection to an existing spool database and prepares the
  * statements.  Returns 0 or -1 with err set. */
-static int conn_open(sq *s, conn **out, spool_error *err)
+static int conn_open(sq *s, conn **out, const spool_deadline *dl, spool_error *err)
 {
     conn *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -257,8 +263,11 @@ static int conn_open(sq *s, conn **out, spool_error *err)
         return -1;
     }
     sqlite3_busy_handler(c->db, busy_handler, c);
-    if ((rc = conn_configure(s, c)) != SQLITE_OK) {
-        fail(s, c->db, rc, NULL, "configure", err);
+    c->dl = dl;
+    rc = conn_configure(s, c);
+    c->dl = NULL;
+    if (rc != SQLITE_OK) {
+        fail(s, c->db, rc, dl, "configure", err);
         conn_close(c);
         return -1;
     }
@@ -281,9 +290,12 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
 {
     sqlite3 *db = NULL;
     int64_t app = 0, ver = 0, tables = 0;
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    conn tmp = {.dl = &dl};
     int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_busy_handler(db, busy_handler, &(conn){.db = db});
+        tmp.db = db;
+        sqlite3_busy_handler(db, busy_handler, &tmp);
         rc = query_int(db, "PRAGMA application_id", &app);
     }
     if (rc == SQLITE_OK)
@@ -295,7 +307,7 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
             spool_error_set(err, SPOOL_CORRUPT, "%s is not a spool database (not an SQLite file); left untouched",
                             s->db_path);
         else
-            fail(s, db, rc, NULL, "open", err);
+            fail(s, db, rc, &dl, "open", err);
         sqlite3_close_v2(db);
         return -1;
     }
@@ -382,6 +394,8 @@ static void sq_free(sq *s)
     }
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->pool_lock);
+    pthread_mutex_destroy(&s->q_lock);
+    pthread_cond_destroy(&s->q_cond);
     free(s->dir);
     free(s->db_path);
     free(s->wal_path);
@@ -396,6 +410,12 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     pthread_mutex_init(&s->write_lock, NULL);
     pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_mutex_init(&s->q_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->q_cond, &ca);
+    pthread_condattr_destroy(&ca);
     s->p = *p;
     s->sync_full = p->flush;
     size_t n = strlen(p->path);
@@ -426,7 +446,8 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         sq_free(s);
         return -1;
     }
-    if (conn_open(s, &s->writer, err) != 0) {
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    if (conn_open(s, &s->writer, &dl, err) != 0) {
         sq_free(s);
         return -1;
     }
@@ -469,14 +490,18 @@ static void writer_release(sq *s)
     pthread_mutex_unlock(&s->write_lock);
 }
 
+/* Takes a connection to read with.  With locking_mode=EXCLUSIVE the
+ * writer's connection holds the file for itself, so reads share it. */
 static conn *reader_acquire(sq *s, const spool_deadline *dl, spool_error *err)
 {
+    if (s->p.sqlite.exclusive)
+        return writer_acquire(s, dl, err);
     pthread_mutex_lock(&s->pool_lock);
     conn *c = s->idle;
     if (c != NULL)
         s->idle = c->next;
     pthread_mutex_unlock(&s->pool_lock);
-    if (c == NULL && conn_open(s, &c, err) != 0)
+    if (c == NULL && conn_open(s, &c, dl, err) != 0)
         return NULL;
     c->dl = dl;
     c->next = NULL;
@@ -485,6 +510,10 @@ static conn *reader_acquire(sq *s, const spool_deadline *dl, spool_error *err)
 
 static void reader_release(sq *s, conn *c)
 {
+    if (s->p.sqlite.exclusive) {
+        writer_release(s);
+        return;
+    }
     c->dl = NULL;
     pthread_mutex_lock(&s->pool_lock);
     c->next = s->idle;
@@ -553,61 +582,264 @@ static uint32_t entry_sum(const uint8_t *key, size_t key_len, const void *data, 
     return spool_crc32c(spool_crc32c(0, key, key_len), data, len);
 }
 
+/* ------------------------------------------------------ group commit
+ *
+ * Stores and removes from several threads are committed together: each
+ * caller queues a request; the first caller that finds no leader becomes
+ * the leader, takes every queued request, runs them in one transaction
+ * (one savepoint each, so that one request's failure is its own) and one
+ * commit (synced if any of them asked for durability), then wakes the
+ * followers with their own results.  Requests that queue up while a
+ * leader commits form the next batch.  A request still queued when its
+ * deadline passes leaves the queue with its deadline error; once taken,
+ * it waits for the commit, so that no caller hears "failed" about data
+ * that was committed, nor "stored" before it was.
+ */
+
+#define BATCH_MAX 512
+
+enum { REQ_STORE, REQ_REMOVE };
+enum { REQ_QUEUED, REQ_TAKEN, REQ_DONE };
+
+typedef struct wreq {
+    int op;
+    const spool_item *items; /* REQ_STORE */
+    const spool_id *ids;     /* REQ_REMOVE */
+    size_t n;
+    int durable;
+    const spool_deadline *dl;
+    int state;
+    int rc; /* 0, or -1 with err */
+    spool_error err;
+    size_t removed;
+    struct wreq *next;
+} wreq;
+
+/* Fails a request with err (copied). */
+static void req_fail(wreq *r, const spool_error *err)
+{
+    r->rc = -1;
+    r->err = *err;
+}
+
+/* Runs one request's statements inside the open transaction.
+ * Returns SQLITE_OK, or the failing code with r->err set. */
+static int req_apply(sq *s, conn *c, wreq *r)
+{
+    sqlite3_stmt *st = c->st[r->op == REQ_STORE ? ST_INSERT : ST_DELETE];
+    r->removed = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        uint8_t key[SPOOL_ID_BYTES];
+        int rc;
+        if (r->op == REQ_STORE) {
+            const spool_item *it = &r->items[i];
+            if (it->len > INT_MAX) {
+                spool_error_set(&r->err, SPOOL_MISUSE, "data: %zu bytes is more than an entry can hold", it->len);
+                return SQLITE_TOOBIG;
+            }
+            spool_id_to_key(&it->id, key);
+            sqlite3_bind_blob(st, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, entry_sum(key, SPOOL_ID_BYTES, it->data, it->len));
+            sqlite3_bind_blob(st, 3, it->len ? it->data : "", (int)it->len, SQLITE_STATIC);
+            rc = step_done(st);
+            sqlite3_clear_bindings(st);
+        } else {
+            spool_id_to_key(&r->ids[i], key);
+            sqlite3_bind_blob(st, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+            rc = step_done(st);
+            if (rc == SQLITE_OK)
+                r->removed += (size_t)sqlite3_changes(c->db);
+        }
+        if (rc != SQLITE_OK) {
+            fail(s, c->db, rc, r->dl, r->op == REQ_STORE ? "store" : "remove", &r->err);
+            return rc;
+        }
+    }
+    return SQLITE_OK;
+}
+
+/* The earliest deadline among the requests still pending in a batch. */
+static wreq *earliest(wreq **batch, int n)
+{
+    wreq *e = NULL;
+    for (int i = 0; i < n; i++)
+        if (batch[i]->rc == 0 && (e == NULL || batch[i]->dl->at < e->dl->at))
+            e = batch[i];
+    return e;
+}
+
+/* Fails every pending request whose deadline has passed.  Returns how
+ * many are still pending. */
+static int expire(wreq **batch, int n)
+{
+    double now = spool_monotonic();
+    int pending = 0;
+    for (int i = 0; i < n; i++) {
+        if (batch[i]->rc != 0)
+            continue;
+        if (batch[i]->dl->at <= now) {
+            spool_deadline_error(batch[i]->dl, &batch[i]->err);
+            batch[i]->rc = -1;
+        } else {
+            pending++;
+        }
+    }
+    return pending;
+}
+
+/* Runs a batch as the leader: one transaction, one commit.  Sets each
+ * request's rc and err. */
+static void run_batch(sq *s, wreq **batch, int n)
+{
+    int durable = 0;
+    for (int i = 0; i < n; i++) {
+        batch[i]->rc = 0;
+        durable |= batch[i]->durable;
+    }
+    durable = durable && !s->sync_full;
+    conn *c = NULL;
+    /* Wait for the write lock until the earliest deadline; requests whose
+     * deadline passed drop out and the rest wait on. */
+    while (c == NULL) {
+        wreq *e = earliest(batch, n);
+        if (e == NULL)
+            return;
+        spool_error err;
+        spool_error_clear(&err);
+        c = write_begin(s, durable, e->dl, &err);
+        if (c != NULL)
+            break;
+        if (err.kind == SPOOL_CALLER_DEADLINE_EXCEEDED || err.kind == SPOOL_BACKPRESSURE_TIMEOUT) {
+            if (expire(batch, n) == 0)
+                return;
+            continue;
+        }
+        for (int i = 0; i < n; i++)
+            if (batch[i]->rc == 0)
+                req_fail(batch[i], &err);
+        return;
+    }
+    int use_savepoints = n > 1, applied = 0;
+    for (int i = 0; i < n; i++) {
+        wreq *r = batch[i];
+        if (r->rc != 0)
+            continue;
+        if (use_savepoints)
+            exec(c->db, "SAVEPOINT req");
+        int rc = req_apply(s, c, r);
+        if (rc == SQLITE_OK) {
+            if (use_savepoints)
+                exec(c->db, "RELEASE req");
+            applied++;
+            continue;
+        }
+        r->rc = -1;
+        if (sqlite3_get_autocommit(c->db)) {
+            /* SQLite rolled the whole transaction back (disk full, I/O
+             * error ...): every request applied so far is lost with it. */
+            for (int j = 0; j < i; j++)
+                if (batch[j]->rc == 0)
+                    req_fail(batch[j], &r->err);
+            applied = 0;
+            for (int j = i + 1; j < n; j++)
+                if (batch[j]->rc == 0)
+                    req_fail(batch[j], &r->err);
+            break;
+        }
+        if (use_savepoints) {
+            exec(c->db, "ROLLBACK TO req");
+            exec(c->db, "RELEASE req");
+        }
+    }
+    spool_error err;
+    spool_error_clear(&err);
+    /* The commit's deadline is the earliest of those still pending. */
+    wreq *e = earliest(batch, n);
+    if (write_end(s, c, applied > 0, durable, e ? e->dl : batch[0]->dl, &err) != 0 && applied > 0)
+        for (int i = 0; i < n; i++)
+            if (batch[i]->rc == 0)
+                req_fail(batch[i], &err);
+}
+
+/* Queues a request and returns when it is done: as the leader of a
+ * batch, or as a follower woken by one.  Returns the request's rc. */
+static int submit(sq *s, wreq *r, spool_error *err)
+{
+    r->state = REQ_QUEUED;
+    r->rc = 0;
+    r->next = NULL;
+    spool_error_clear(&r->err);
+    pthread_mutex_lock(&s->q_lock);
+    if (s->q_tail)
+        s->q_tail->next = r;
+    else
+        s->q_head = r;
+    s->q_tail = r;
+    while (r->state != REQ_DONE) {
+        if (!s->leader_active) {
+            wreq *batch[BATCH_MAX];
+            int n = 0;
+            s->leader_active = 1;
+            while (s->q_head != NULL && n < BATCH_MAX) {
+                wreq *q = s->q_head;
+                s->q_head = q->next;
+                q->state = REQ_TAKEN;
+                batch[n++] = q;
+            }
+            if (s->q_head == NULL)
+                s->q_tail = NULL;
+            pthread_mutex_unlock(&s->q_lock);
+            run_batch(s, batch, n);
+            pthread_mutex_lock(&s->q_lock);
+            for (int i = 0; i < n; i++)
+                batch[i]->state = REQ_DONE;
+            s->leader_active = 0;
+            pthread_cond_broadcast(&s->q_cond);
+            continue;
+        }
+        if (r->state == REQ_QUEUED) {
+            struct timespec ts;
+            double whole = floor(r->dl->at);
+            ts.tv_sec = (time_t)whole;
+            ts.tv_nsec = (long)((r->dl->at - whole) * 1e9);
+            if (pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts) == ETIMEDOUT && r->state == REQ_QUEUED) {
+                /* Still queued at its deadline: leave the queue. */
+                wreq **p = &s->q_head, *prev = NULL;
+                while (*p != r) {
+                    prev = *p;
+                    p = &(*p)->next;
+                }
+                *p = r->next;
+                if (s->q_tail == r)
+                    s->q_tail = prev;
+                spool_deadline_error(r->dl, &r->err);
+                r->rc = -1;
+                r->state = REQ_DONE;
+            }
+        } else {
+            pthread_cond_wait(&s->q_cond, &s->q_lock); /* taken: the commit decides */
+        }
+    }
+    pthread_mutex_unlock(&s->q_lock);
+    if (r->rc != 0 && err != NULL)
+        *err = r->err;
+    return r->rc;
+}
+
 static int sq_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
                     spool_error *err)
 {
-    sq *s = st;
-    conn *c = write_begin(s, force_sync, dl, err);
-    if (c == NULL)
-        return -1;
-    sqlite3_stmt *ins = c->st[ST_INSERT];
-    int ok = 1;
-    for (size_t i = 0; i < n && ok; i++) {
-        uint8_t key[SPOOL_ID_BYTES];
-        spool_id_to_key(&items[i].id, key);
-        if (items[i].len > INT_MAX) {
-            spool_error_set(err, SPOOL_MISUSE, "data: %zu bytes is more than an entry can hold", items[i].len);
-            ok = 0;
-            break;
-        }
-        sqlite3_bind_blob(ins, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 2, entry_sum(key, SPOOL_ID_BYTES, items[i].data, items[i].len));
-        sqlite3_bind_blob(ins, 3, items[i].len ? items[i].data : "", (int)items[i].len, SQLITE_STATIC);
-        int rc = step_done(ins);
-        sqlite3_clear_bindings(ins);
-        if (rc != SQLITE_OK) {
-            fail(s, c->db, rc, dl, "store", err);
-            ok = 0;
-        }
-    }
-    return write_end(s, c, ok, force_sync, dl, err);
+    wreq r = {.op = REQ_STORE, .items = items, .n = n, .durable = force_sync, .dl = dl};
+    return submit(st, &r, err);
 }
 
 static int sq_remove(void *st, const spool_id *ids, size_t n, const spool_deadline *dl, size_t *removed,
                      spool_error *err)
 {
-    sq *s = st;
-    conn *c = write_begin(s, 0, dl, err);
-    if (c == NULL)
+    wreq r = {.op = REQ_REMOVE, .ids = ids, .n = n, .dl = dl};
+    if (submit(st, &r, err) != 0)
         return -1;
-    sqlite3_stmt *del = c->st[ST_DELETE];
-    int ok = 1;
-    size_t count = 0;
-    for (size_t i = 0; i < n && ok; i++) {
-        uint8_t key[SPOOL_ID_BYTES];
-        spool_id_to_key(&ids[i], key);
-        sqlite3_bind_blob(del, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
-        int rc = step_done(del);
-        if (rc != SQLITE_OK) {
-            fail(s, c->db, rc, dl, "remove", err);
-            ok = 0;
-        } else {
-            count += (size_t)sqlite3_changes(c->db);
-        }
-    }
-    if (write_end(s, c, ok, 0, dl, err) != 0)
-        return -1;
-    *removed = count;
+    *removed = r.removed;
     return 0;
 }
 
