@@ -38,7 +38,7 @@ MODCFLAGS = -std=gnu11 -fPIC -fvisibility=hidden $(WARN) $(if $(LUA_INCDIR),-I$(
 LIBS = $(SQLITE_LIBS) -lpthread -lm
 
 BUILD ?= build/$(LUA_NAME)
-CORE_SRC = csrc/spool_id.c csrc/spool_error.c csrc/spool_checksum.c csrc/spool_gate.c \
+CORE_SRC = csrc/spool_fork.c csrc/spool_id.c csrc/spool_error.c csrc/spool_checksum.c csrc/spool_gate.c \
            csrc/spool.c csrc/spool_registry.c csrc/spool_sqlite.c
 MOD_SRC = $(CORE_SRC) csrc/spool_lua.c
 HEADERS = $(wildcard csrc/*.h)
@@ -112,6 +112,6 @@ bench-full: all
 N ?= 20000
 bench-layout: $(BUILD)/bench/layout
 	$(BUILD)/bench/layout $(N) $(BUILD)
-$(BUILD)/bench/layout: bench/layout.c csrc/spool_id.c csrc/spool_id.h
+$(BUILD)/bench/layout: bench/layout.c csrc/spool_id.c csrc/spool_fork.c csrc/spool_id.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ bench/layout.c csrc/spool_id.c $(LIBS)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ bench/layout.c csrc/spool_id.c csrc/spool_fork.c $(LIBS)

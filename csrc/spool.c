@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "spool_backend.h"
+#include "spool_fork.h"
 #include "spool_gate.h"
 #include "spool_registry.h"
 
@@ -35,6 +36,7 @@ struct spool {
     const spool_backend *be;
     void *st;                /* backend state; NULL once shut down */
     pid_t pid;               /* the process that opened it */
+    unsigned fork_gen;       /* its fork generation (spool_fork.h) */
     pthread_rwlock_t life;   /* operations read-lock, shutdown write-locks */
     atomic_int closed;
     atomic_int refs;         /* the handle + open cursors */
@@ -196,12 +198,11 @@ static int enter(spool *s, spool_error *err)
     spool_error_clear(err);
     if (s == NULL)
         return spool_error_set(err, SPOOL_MISUSE, "spool handle is NULL");
-    pid_t pid = getpid();
-    if (pid != s->pid)
+    if (spool_fork_generation() != s->fork_gen)
         return spool_error_set(err, SPOOL_CLOSED,
                                "spool %s was opened by process %ld and cannot be used after fork() "
                                "in process %ld: open it in the child",
-                               s->path, (long)s->pid, (long)pid);
+                               s->path, (long)s->pid, (long)getpid());
     pthread_rwlock_rdlock(&s->life);
     if (atomic_load(&s->closed)) {
         pthread_rwlock_unlock(&s->life);
@@ -268,6 +269,7 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
         return -1;
     }
     s->pid = getpid();
+    s->fork_gen = spool_fork_generation();
     pthread_rwlock_init(&s->life, NULL);
     atomic_init(&s->closed, 0);
     atomic_init(&s->refs, 1);
@@ -575,7 +577,7 @@ int spool_shutdown(spool *s, spool_error *err)
     spool_error_clear(err);
     if (s == NULL || atomic_load(&s->closed))
         return 0;
-    int leak = getpid() != s->pid;
+    int leak = spool_fork_generation() != s->fork_gen;
     if (!leak)
         pthread_rwlock_wrlock(&s->life);
     if (!atomic_exchange(&s->closed, 1)) {

@@ -3,6 +3,7 @@
  * time-ordered key used by the backends.
  */
 #include "spool_id.h"
+#include "spool_fork.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@ static const char hexdigits[] = "0123456789abcdef";
 
 /* Generator state, shared by every thread of the process. */
 static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
-static pid_t gen_pid;          /* process that seeded the state; 0 = unseeded */
+static unsigned gen_fork;      /* fork generation that seeded the state, + 1; 0 = unseeded */
 static uint64_t gen_last_ts;   /* last timestamp handed out */
 static uint16_t gen_clock_seq; /* 14 bits */
 static uint16_t gen_derive_seq;
@@ -63,8 +64,8 @@ static int random_bytes(void *buf, size_t len)
  * ids must not repeat the parent's.  Called with gen_lock held. */
 static int gen_seed_locked(void)
 {
-    pid_t pid = getpid();
-    if (gen_pid == pid)
+    unsigned fork_gen = spool_fork_generation() + 1;
+    if (gen_fork == fork_gen)
         return 0;
     uint8_t r[10];
     if (random_bytes(r, sizeof r) != 0)
@@ -74,7 +75,7 @@ static int gen_seed_locked(void)
     gen_clock_seq = (uint16_t)(((r[6] << 8) | r[7]) & 0x3fff);
     gen_derive_seq = (uint16_t)(((r[8] << 8) | r[9]) & 0x3fff);
     gen_last_ts = 0;
-    gen_pid = pid;
+    gen_fork = fork_gen;
     return 0;
 }
 
