@@ -71,6 +71,15 @@ $(BUILD)/test/registry_lua: csrc/test/registry_lua.c $(OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) -o $@ $< $(OBJS) $(LUA_LIBS) $(LIBS) -ldl
 
+# Reliability programs (make test-reliability): fault injection through a
+# test-only SQLite VFS.
+RTESTS = powerloss
+$(BUILD)/test/powerloss $(BUILD)/test/ioerr: $(BUILD)/test/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
+        $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \
+	    $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(LIBS)
+
 ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS))
 
 test:

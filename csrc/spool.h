@@ -44,6 +44,7 @@ typedef struct spool_sqlite_params {
     int64_t enumerate_chunk_bytes;    /* bytes per chunk; default 4 MiB */
     int exclusive;                    /* 1: locking_mode=EXCLUSIVE (one process) */
     int secure_delete;                /* 1: zero freed pages; default off */
+    const char *vfs;                  /* SQLite VFS name; NULL = the default (tests) */
 } spool_sqlite_params;
 
 typedef struct spool_params {

@@ -413,6 +413,9 @@ static void read_params(lua_State *L, int idx, spool_params *p)
         q->enumerate_chunk_bytes = (int64_t)opt_field_number(L, t, "enumerate_chunk_bytes", 0);
         q->exclusive = opt_field_bool(L, t, "exclusive", 0);
         q->secure_delete = opt_field_bool(L, t, "secure_delete", 0);
+        lua_getfield(L, t, "vfs");
+        q->vfs = lua_tostring(L, -1); /* anchored in params */
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
 }

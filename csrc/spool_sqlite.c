@@ -84,6 +84,7 @@ typedef struct conn {
 
 typedef struct sq {
     char *dir, *db_path, *wal_path;
+    char *vfs; /* NULL: SQLite's default */
     spool_params p;
     int sync_full; /* flush=true */
     pthread_mutex_t write_lock;
@@ -256,7 +257,7 @@ static int conn_open(sq *s, conn **out, const spool_deadline *dl, spool_error *e
     if (c == NULL)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", s->db_path);
     int rc = sqlite3_open_v2(s->db_path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, s->vfs);
     if (rc != SQLITE_OK) {
         fail(s, c->db, rc, NULL, "open", err);
         conn_close(c);
@@ -292,7 +293,7 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
     int64_t app = 0, ver = 0, tables = 0;
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     conn tmp = {.dl = &dl};
-    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, s->vfs);
     if (rc == SQLITE_OK) {
         tmp.db = db;
         sqlite3_busy_handler(db, busy_handler, &tmp);
@@ -338,7 +339,7 @@ static int create_schema(sq *s, spool_error *err)
     conn tmp = {.dl = &dl};
     int rc = sqlite3_open_v2(s->db_path, &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                                 SQLITE_OPEN_EXRESCODE, NULL);
+                                 SQLITE_OPEN_EXRESCODE, s->vfs);
     if (rc == SQLITE_OK) {
         tmp.db = db;
         sqlite3_busy_handler(db, busy_handler, &tmp);
@@ -399,6 +400,7 @@ static void sq_free(sq *s)
     free(s->dir);
     free(s->db_path);
     free(s->wal_path);
+    free(s->vfs);
     free(s);
 }
 
@@ -427,6 +429,11 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     }
     s->p.path = s->dir;
+    if (p->sqlite.vfs != NULL && (s->vfs = strdup(p->sqlite.vfs)) == NULL) {
+        sq_free(s);
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
+    }
+    s->p.sqlite.vfs = s->vfs;
     sprintf(s->db_path, "%s/%s", p->path, DB_NAME);
     sprintf(s->wal_path, "%s/%s-wal", p->path, DB_NAME);
     if (mkdir_p(s->dir) != 0 || stat(s->dir, &stt) != 0 || !S_ISDIR(stt.st_mode)) {

@@ -98,6 +98,13 @@ local sqlite_keys = {
     enumerate_chunk_bytes = positive_integer,
     exclusive = boolean,
     secure_delete = boolean,
+    -- The SQLite VFS by name: for fault-injection tests.
+    vfs = function(where, key, v)
+        if type(v) ~= "string" or v == "" then
+            bad(where, key, v, "the name of a registered SQLite VFS")
+        end
+        return v
+    end,
 }
 
 -- The gate and deadline settings, which KumoMTA keeps in rocks_params.
@@ -162,7 +169,7 @@ function _M.normalize(params, where)
                 if not check then
                     error(format("%s: sqlite: unknown setting %s (known: cache_kib, checkpoint_wal_bytes, "
                         .. "cleanup_vacuum_pages, enumerate_chunk_bytes, enumerate_chunk_rows, exclusive, "
-                        .. "mmap_size, page_size, secure_delete, vacuum_step_pages, wal_autocheckpoint)",
+                        .. "mmap_size, page_size, secure_delete, vacuum_step_pages, vfs, wal_autocheckpoint)",
                         where, show(k2)), 3)
                 end
                 sq[k2] = check(where, "sqlite." .. k2, v2)
