@@ -569,10 +569,15 @@ static int write_end(sq *s, conn *c, int ok, int force_sync, const spool_deadlin
         int rc = step_done(c->st[ST_COMMIT]);
         if (rc != SQLITE_OK) {
             fail(s, c->db, rc, dl, "commit", err);
+            /* An I/O error or a full disk during COMMIT may strike after
+             * the commit frame reached the WAL file (a failed sync, say):
+             * the next open can then recover the transaction even though
+             * it was rolled back here.  The caller must be told that the
+             * outcome is unknown. */
+            if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL)
+                err->ambiguous = 1;
             if (!sqlite3_get_autocommit(c->db))
                 step_done(c->st[ST_ROLLBACK]);
-            else if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL)
-                err->ambiguous = 1;
             ret = -1;
         }
     } else if (!sqlite3_get_autocommit(c->db)) {
