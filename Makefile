@@ -73,8 +73,8 @@ $(BUILD)/test/registry_lua: csrc/test/registry_lua.c $(OBJS) $(HEADERS)
 
 # Reliability programs (make test-reliability): fault injection through a
 # test-only SQLite VFS.
-RTESTS = powerloss ioerr
-$(BUILD)/test/powerloss $(BUILD)/test/ioerr: $(BUILD)/test/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
+RTESTS = powerloss ioerr diskfull
+$(BUILD)/rtest/powerloss $(BUILD)/rtest/ioerr $(BUILD)/rtest/diskfull: $(BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
         $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \

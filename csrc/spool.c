@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +47,9 @@ struct spool {
     spool_gate gate;
     limit stores, loads, removes;
     atomic_llong next_space_check_ns;
+    char *reserve_path;      /* <dir>/reserve */
+    atomic_int reserve_held;
+    pthread_mutex_t reserve_lock;
     atomic_ullong n_stores, n_loads, n_removes, n_errors;
     atomic_ullong n_by_kind[SPOOL_KIND_COUNT];
 };
@@ -78,6 +83,38 @@ void spool_params_init(spool_params *p)
     p->error_latch_duration = 15;
     p->error_unlatch_duration = 300;
     p->allow_error_unlatch = 1;
+    p->reserve_bytes = 8 << 20;
+}
+
+/* The disk-full reserve: a preallocated file in the spool directory.
+ * When the disk fills up, SQLite refuses even a DELETE or a checkpoint
+ * (they append to the WAL); releasing the reserve gives them room, so
+ * that the spool can still remove entries and compact.  It is put back
+ * when space returns. */
+static void reserve_take(spool *s)
+{
+    if (s->params.reserve_bytes <= 0 || atomic_load(&s->reserve_held))
+        return;
+    pthread_mutex_lock(&s->reserve_lock);
+    if (!atomic_load(&s->reserve_held)) {
+        int fd = open(s->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            if (posix_fallocate(fd, 0, (off_t)s->params.reserve_bytes) == 0 && fsync(fd) == 0)
+                atomic_store(&s->reserve_held, 1);
+            else
+                (void)ftruncate(fd, 0); /* no room for it now: try again later */
+            close(fd);
+        }
+    }
+    pthread_mutex_unlock(&s->reserve_lock);
+}
+
+static void reserve_release(spool *s)
+{
+    pthread_mutex_lock(&s->reserve_lock);
+    if (atomic_exchange(&s->reserve_held, 0))
+        unlink(s->reserve_path);
+    pthread_mutex_unlock(&s->reserve_lock);
 }
 
 static void limit_init(limit *l, unsigned max)
@@ -173,6 +210,10 @@ static void check_space(spool *s, spool_health *h)
     int low = below(&s->params.min_free_space, avail, total) ||
               below(&s->params.min_free_inodes, iavail, itotal);
     spool_gate_set_space_low(&s->gate, low);
+    /* Put the reserve back once there is room for it twice over. */
+    if (!low && !atomic_load(&s->reserve_held) && s->params.reserve_bytes > 0 &&
+        avail > 2 * (uint64_t)s->params.reserve_bytes)
+        reserve_take(s);
     if (h != NULL) {
         h->free_bytes = avail;
         h->total_bytes = total;
@@ -228,6 +269,8 @@ static int account(spool *s, int rc, spool_error *err)
         if (err->kind != SPOOL_NOT_FOUND && err->kind != SPOOL_MISUSE)
             atomic_fetch_add(&s->n_errors, 1);
     }
+    if (err->kind == SPOOL_FULL)
+        reserve_release(s);
     spool_gate_record_error(&s->gate, err);
     return rc;
 }
@@ -275,10 +318,23 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
     atomic_init(&s->refs, 1);
     spool_gate_init(&s->gate, params->error_latch_duration, params->error_unlatch_duration,
                     params->allow_error_unlatch);
+    pthread_mutex_init(&s->reserve_lock, NULL);
+    atomic_init(&s->reserve_held, 0);
+    s->reserve_path = malloc(strlen(s->path) + sizeof "/reserve");
+    if (s->reserve_path != NULL) {
+        sprintf(s->reserve_path, "%s/reserve", s->path);
+        struct stat st;
+        /* A reserve left by an earlier run counts if it is whole. */
+        if (stat(s->reserve_path, &st) == 0 && st.st_size >= params->reserve_bytes && params->reserve_bytes > 0)
+            atomic_store(&s->reserve_held, 1);
+    } else {
+        s->params.reserve_bytes = 0;
+    }
     limit_init(&s->stores, params->limit_concurrent_stores);
     limit_init(&s->loads, params->limit_concurrent_loads);
     limit_init(&s->removes, params->limit_concurrent_removes);
     check_space(s, NULL);
+    reserve_take(s);
     atomic_init(&s->next_space_check_ns, spool_monotonic_ns() + SPACE_CHECK_NS);
     *out = s;
     return 0;
@@ -397,6 +453,8 @@ void spool_release(spool *s)
     limit_destroy(&s->removes);
     spool_gate_destroy(&s->gate);
     pthread_rwlock_destroy(&s->life);
+    pthread_mutex_destroy(&s->reserve_lock);
+    free(s->reserve_path);
     free(s->path);
     free(s);
 }
@@ -537,6 +595,7 @@ int spool_get_health(spool *s, spool_health *h, spool_error *err)
     h->reason = spool_gate_reason(&s->gate);
     h->healthy = h->reason == NULL;
     h->error_latched = atomic_load(&s->gate.error_latched);
+    h->reserve_held = atomic_load(&s->reserve_held);
     h->space_low = atomic_load(&s->gate.space_low);
     if (h->error_latched)
         h->latched_for = (double)(spool_monotonic_ns() - atomic_load(&s->gate.latched_at_ns)) / 1e9;

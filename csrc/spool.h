@@ -53,6 +53,7 @@ typedef struct spool_params {
     int flush;                        /* 1: every commit durable against power loss */
     spool_threshold min_free_space;   /* default 10% */
     spool_threshold min_free_inodes;  /* default 10% */
+    int64_t reserve_bytes;            /* disk-full reserve file; default 8 MiB, 0 = none */
     double store_deadline;            /* seconds; default 30 */
     double error_latch_duration;      /* seconds; default 15 */
     double error_unlatch_duration;    /* seconds; default 300 */
@@ -126,6 +127,7 @@ typedef struct spool_health {
     char last_error[SPOOL_ERROR_MESSAGE_MAX];
     const char *last_error_kind; /* NULL when no error since open */
     uint64_t free_bytes, total_bytes, free_inodes, total_inodes;
+    int reserve_held;          /* the disk-full reserve is in place */
 } spool_health;
 
 typedef struct spool_stats {

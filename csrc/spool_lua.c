@@ -398,6 +398,7 @@ static void read_params(lua_State *L, int idx, spool_params *p)
     p->limit_concurrent_stores = (unsigned)opt_field_number(L, idx, "limit_concurrent_stores", 0);
     p->limit_concurrent_loads = (unsigned)opt_field_number(L, idx, "limit_concurrent_loads", 0);
     p->limit_concurrent_removes = (unsigned)opt_field_number(L, idx, "limit_concurrent_removes", 0);
+    p->reserve_bytes = (int64_t)opt_field_number(L, idx, "reserve_bytes", (double)p->reserve_bytes);
     lua_getfield(L, idx, "sqlite");
     if (lua_istable(L, -1)) {
         int t = lua_gettop(L);
@@ -950,6 +951,8 @@ static int l_spool_health(lua_State *L)
     lua_setfield(L, -2, "error_latched");
     lua_pushboolean(L, hl.space_low);
     lua_setfield(L, -2, "space_low");
+    lua_pushboolean(L, hl.reserve_held);
+    lua_setfield(L, -2, "reserve_held");
     set_num(L, "latched_for", hl.latched_for);
     if (hl.last_error_kind) {
         lua_pushstring(L, hl.last_error_kind);

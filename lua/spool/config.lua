@@ -157,6 +157,8 @@ function _M.normalize(params, where)
             out.min_free_space_percent, out.min_free_space_bytes = threshold(where, key, v)
         elseif key == "min_free_inodes" then
             out.min_free_inodes_percent, out.min_free_inodes_count = threshold(where, key, v)
+        elseif key == "reserve_bytes" then
+            out.reserve_bytes = nonneg_integer(where, key, v)
         elseif tuning[key] then
             out[key] = tuning[key](where, key, v)
         elseif key == "sqlite" then
