@@ -45,7 +45,7 @@ HEADERS = $(wildcard csrc/*.h)
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
 CORE_SO = $(BUILD)/spool/core.so
 
-.PHONY: all test asan valgrind install uninstall clean deps demo ctest bench bench-full bench-layout
+.PHONY: test-reliability all test asan valgrind install uninstall clean deps demo ctest bench bench-full bench-layout
 all: $(CORE_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
@@ -73,8 +73,8 @@ $(BUILD)/test/registry_lua: csrc/test/registry_lua.c $(OBJS) $(HEADERS)
 
 # Reliability programs (make test-reliability): fault injection through a
 # test-only SQLite VFS.
-RTESTS = powerloss ioerr diskfull
-$(BUILD)/rtest/powerloss $(BUILD)/rtest/ioerr $(BUILD)/rtest/diskfull: $(BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
+RTESTS = powerloss ioerr diskfull corruption
+$(addprefix $(BUILD)/rtest/,$(RTESTS)): $(BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
         $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \
@@ -90,6 +90,11 @@ asan:
 
 valgrind:
 	@SPOOL_SANITIZE=valgrind tools/run-tests
+
+# Power loss, I/O errors, full disks, corruption, crashes, concurrency,
+# fuzzing (short; LONG=1 for long runs).  `make test` runs it too.
+test-reliability:
+	@tools/run-reliability
 
 demo: all
 	@LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) tools/demo.lua

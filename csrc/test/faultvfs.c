@@ -16,12 +16,22 @@ typedef struct preimage {
     struct preimage *next;
 } preimage;
 
-typedef struct ffile {
-    sqlite3_file base;      /* must be first */
-    sqlite3_file *real;     /* the default VFS's file, allocated after us */
+/* One file on the modelled disk, shared by every handle open on it: a
+ * sync through any handle makes the file's writes durable, as fsync does. */
+typedef struct fnode {
+    char *name;
+    int refs;
     int64_t synced_size;    /* size at the last sync */
     int64_t size;           /* tracked size */
     preimage *undo;         /* unsynced writes, newest first */
+    sqlite3_file *real;     /* a handle to write pre-images back through */
+    struct fnode *next;
+} fnode;
+
+typedef struct ffile {
+    sqlite3_file base;      /* must be first */
+    sqlite3_file *real;     /* the default VFS's file, allocated after us */
+    fnode *node;            /* NULL for files without a name (temp files) */
     struct ffile *next_open;
 } ffile;
 
@@ -32,6 +42,7 @@ static long calls[FV_OPS], fail_nth[FV_OPS], faults;
 static int fail_persistent[FV_OPS], dead;
 static int64_t capacity = -1, used;
 static ffile *open_files;
+static fnode *nodes;
 static long loss_at_write; /* 0 = none */
 static int loss_subset;
 static unsigned loss_seed;
@@ -51,7 +62,7 @@ static int should_fail(int op)
     return 0;
 }
 
-static void drop_undo(ffile *f)
+static void drop_undo(fnode *f)
 {
     while (f->undo) {
         preimage *p = f->undo;
@@ -59,6 +70,54 @@ static void drop_undo(ffile *f)
         free(p->old);
         free(p);
     }
+}
+
+/* The node of a named file, created on first open.  Lock held. */
+static fnode *node_get(const char *name, sqlite3_file *real)
+{
+    for (fnode *n = nodes; n; n = n->next)
+        if (strcmp(n->name, name) == 0) {
+            n->refs++;
+            return n;
+        }
+    fnode *n = calloc(1, sizeof *n);
+    if (n == NULL || (n->name = strdup(name)) == NULL) {
+        free(n);
+        return NULL;
+    }
+    sqlite3_int64 size = 0;
+    real->pMethods->xFileSize(real, &size);
+    n->size = n->synced_size = size;
+    n->refs = 1;
+    n->real = real;
+    n->next = nodes;
+    nodes = n;
+    used += size;
+    return n;
+}
+
+/* Drops a handle's reference; the last one forgets the file.  When the
+ * handle that writes pre-images back goes, another handle takes over. */
+static void node_put(fnode *n, sqlite3_file *real)
+{
+    if (--n->refs > 0) {
+        if (n->real == real)
+            for (ffile *f = open_files; f; f = f->next_open)
+                if (f->node == n && f->real != real) {
+                    n->real = f->real;
+                    break;
+                }
+        return;
+    }
+    for (fnode **p = &nodes; *p; p = &(*p)->next)
+        if (*p == n) {
+            *p = n->next;
+            break;
+        }
+    used -= n->size;
+    drop_undo(n);
+    free(n->name);
+    free(n);
 }
 
 static int f_close(sqlite3_file *file)
@@ -70,8 +129,8 @@ static int f_close(sqlite3_file *file)
             *p = f->next_open;
             break;
         }
-    used -= f->size;
-    drop_undo(f);
+    if (f->node)
+        node_put(f->node, f->real);
     pthread_mutex_unlock(&lock);
     int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
     return rc;
@@ -101,28 +160,33 @@ static int f_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 o
         pthread_mutex_unlock(&lock);
         return SQLITE_IOERR_WRITE;
     }
-    int64_t end = off + amt, growth = end > f->size ? end - f->size : 0;
+    fnode *nd = f->node;
+    if (nd == NULL) {
+        pthread_mutex_unlock(&lock);
+        return f->real->pMethods->xWrite(f->real, buf, amt, off);
+    }
+    int64_t end = off + amt, growth = end > nd->size ? end - nd->size : 0;
     if (capacity >= 0 && growth > 0 && used + growth > capacity) {
         pthread_mutex_unlock(&lock);
         return SQLITE_FULL;
     }
     /* Keep what this write overwrites, until the file is synced. */
     preimage *p = calloc(1, sizeof *p);
-    int existed = off >= f->size ? 0 : (int)((end < f->size ? end : f->size) - off);
+    int existed = off >= nd->size ? 0 : (int)((end < nd->size ? end : nd->size) - off);
     if (p != NULL && (p->old = malloc(existed ? (size_t)existed : 1)) != NULL) {
         p->off = off;
         p->len = amt;
         p->existed = existed;
         if (existed > 0 && f->real->pMethods->xRead(f->real, p->old, existed, off) != SQLITE_OK)
             memset(p->old, 0, (size_t)existed);
-        p->next = f->undo;
-        f->undo = p;
+        p->next = nd->undo;
+        nd->undo = p;
     } else {
         free(p);
     }
     used += growth;
-    if (end > f->size)
-        f->size = end;
+    if (end > nd->size)
+        nd->size = end;
     pthread_mutex_unlock(&lock);
     return f->real->pMethods->xWrite(f->real, buf, amt, off);
 }
@@ -135,9 +199,9 @@ static int f_truncate(sqlite3_file *file, sqlite3_int64 size)
         pthread_mutex_unlock(&lock);
         return SQLITE_IOERR_TRUNCATE;
     }
-    if (size < f->size) {
-        used -= f->size - size;
-        f->size = size;
+    if (f->node && size < f->node->size) {
+        used -= f->node->size - size;
+        f->node->size = size;
     }
     pthread_mutex_unlock(&lock);
     return f->real->pMethods->xTruncate(f->real, size);
@@ -151,8 +215,10 @@ static int f_sync(sqlite3_file *file, int flags)
         pthread_mutex_unlock(&lock);
         return SQLITE_IOERR_FSYNC;
     }
-    drop_undo(f);
-    f->synced_size = f->size;
+    if (f->node) {
+        drop_undo(f->node);
+        f->node->synced_size = f->node->size;
+    }
     pthread_mutex_unlock(&lock);
     return f->real->pMethods->xSync(f->real, flags);
 }
@@ -204,12 +270,9 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int fl
         f->real->pMethods = NULL;
         return rc;
     }
-    sqlite3_int64 size = 0;
-    f->real->pMethods->xFileSize(f->real, &size);
-    f->size = f->synced_size = size;
     file->pMethods = &f_methods;
     pthread_mutex_lock(&lock);
-    used += size;
+    f->node = name ? node_get(name, f->real) : NULL;
     f->next_open = open_files;
     open_files = f;
     pthread_mutex_unlock(&lock);
@@ -258,9 +321,9 @@ void faultvfs_reset(void)
     dead = 0;
     loss_at_write = 0;
     capacity = -1;
-    for (ffile *f = open_files; f; f = f->next_open) {
-        drop_undo(f);
-        f->synced_size = f->size;
+    for (fnode *n = nodes; n; n = n->next) {
+        drop_undo(n);
+        n->synced_size = n->size;
     }
     pthread_mutex_unlock(&lock);
 }
@@ -324,7 +387,7 @@ int faultvfs_is_dead(void)
 static long power_loss_locked(int random_subset, unsigned seed)
 {
     long undone = 0;
-    for (ffile *f = open_files; f; f = f->next_open) {
+    for (fnode *f = nodes; f; f = f->next) {
         /* Newest first, so that older pre-images win where writes overlap. */
         for (preimage *p = f->undo; p; p = p->next) {
             if (random_subset && (rand_r(&seed) & 1))
