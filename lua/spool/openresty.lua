@@ -1,0 +1,291 @@
+-- spool.openresty: the spool inside nginx (OpenResty / lua-nginx-module).
+--
+--   init_worker_by_lua_block {
+--     local openresty = require "spool.openresty"
+--     openresty.define { name = "data", path = "/var/spool/app/data" }
+--     openresty.configure { thread_pool = "spool" }   -- optional
+--   }
+--   content_by_lua_block {
+--     local openresty = require "spool.openresty"
+--     local ok, err = openresty.store("data", id, body, { force_sync = true })
+--   }
+--
+-- Spools are opened per worker process, in init_worker_by_lua*: the
+-- master runs init_by_lua* and then forks the workers, and a SQLite
+-- connection must never cross a fork.  Operations that may wait on the
+-- disk (durable stores, compact, cleanup) run in a thread of an nginx
+-- thread pool through ngx.run_worker_thread when one is configured, so
+-- that the worker's event loop keeps serving; without a pool they run
+-- inline.  The worker thread's own Lua state reaches the worker's spool
+-- by name through the process-wide registry.  See docs/openresty.md.
+local spool = require "spool"
+
+local _M = { _VERSION = spool.VERSION }
+
+local ngx = ngx -- nil outside nginx: the thread-side functions need no ngx
+local type, tostring, error, pairs = type, tostring, error, pairs
+
+local config = {
+    thread_pool = nil,       -- name of an nginx thread_pool, or nil: inline
+    threaded = { store_durable = true, compact = true, cleanup = true, store_many = true },
+    metrics_dict = nil,      -- name of a lua_shared_dict for metrics across workers
+}
+
+-- Latency histogram buckets (seconds) for the Prometheus metrics.
+local buckets = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 }
+_M.buckets = buckets
+
+-- configure{thread_pool=, metrics_dict=, threaded=} changes how
+-- operations run.  Raises on unknown keys.
+function _M.configure(opts)
+    for k, v in pairs(opts or {}) do
+        if k == "thread_pool" then
+            if v ~= nil and type(v) ~= "string" then
+                error("spool.openresty.configure: thread_pool: a thread_pool name expected", 2)
+            end
+            config.thread_pool = v
+        elseif k == "metrics_dict" then
+            config.metrics_dict = v
+        elseif k == "threaded" then
+            for op, on in pairs(v) do config.threaded[op] = on and true or false end
+        else
+            error("spool.openresty.configure: unknown option " .. tostring(k), 2)
+        end
+    end
+end
+
+local function phase()
+    return ngx and ngx.get_phase and ngx.get_phase() or "none"
+end
+
+-- define(params) -> spool.Spool: spool.define, refused in the master.
+function _M.define(params)
+    local p = phase()
+    if p == "init" then
+        error("spool.openresty.define: spools must be opened in init_worker_by_lua*, not init_by_lua*: "
+            .. "nginx forks its workers after init_by_lua*, and a SQLite connection must not cross a fork", 2)
+    end
+    return spool.define(params)
+end
+
+-- ------------------------------------------------------------ metrics
+
+local function dict()
+    return config.metrics_dict and ngx and ngx.shared[config.metrics_dict]
+end
+
+local function observe(op, seconds, err)
+    local d = dict()
+    if not d then return end
+    d:incr("ops:" .. op, 1, 0)
+    if err then
+        d:incr("errors:" .. op .. ":" .. (type(err) == "table" and err.kind or "internal"), 1, 0)
+    end
+    for i = 1, #buckets do
+        if seconds <= buckets[i] then
+            d:incr("lat:" .. op .. ":" .. i, 1, 0)
+            break
+        end
+    end
+    d:incr("lat:" .. op .. ":inf", 1, 0)
+    d:incr("latsum:" .. op, seconds, 0)
+end
+
+-- ---------------------------------------------------- the thread side
+--
+-- Called by ngx.run_worker_thread in a thread pool's own Lua state; only
+-- strings, numbers, booleans and nil cross between the states.
+
+-- thread_call(op, name, ...) -> true, results... | false, kind, message, deadline
+function _M.thread_call(op, name, a, b, c, d)
+    local s, err = spool.get(name)
+    if not s then
+        return false, err.kind, err.message
+    end
+    local r
+    if op == "store" then
+        r, err = s:store(a, b, { force_sync = c or false, timeout = d })
+    elseif op == "compact" or op == "cleanup" then
+        r, err = s[op](s)
+        if r then
+            local parts = {}
+            for k, v in pairs(r) do parts[#parts + 1] = k .. "=" .. tostring(v) end
+            return true, table.concat(parts, " ")
+        end
+    else
+        return false, "internal", "unknown thread operation " .. tostring(op)
+    end
+    if r then
+        return true
+    end
+    return false, err.kind, err.message, err.deadline
+end
+
+-- ---------------------------------------------------- the worker side
+
+local function rebuild_error(kind, message, deadline)
+    return spool.errors.new(kind or "internal", { message = message, deadline = deadline })
+end
+
+-- Runs op in the thread pool.  Returns true | nil, err.
+local function in_thread(op, name, ...)
+    local d = dict()
+    if d then d:incr("threaded:" .. op, 1, 0) end
+    local ok, done, kind, message, deadline = ngx.run_worker_thread(config.thread_pool, "spool.openresty",
+        "thread_call", op, name, ...)
+    if not ok then -- the thread machinery itself failed
+        return nil, rebuild_error("internal", "ngx.run_worker_thread: " .. tostring(done))
+    end
+    if done then
+        return true, kind
+    end
+    return nil, rebuild_error(kind, message, deadline)
+end
+
+local function get(name)
+    local s, err = spool.get(name)
+    if not s then
+        error(("spool.openresty: %s (define it in init_worker_by_lua*)"):format(tostring(err)), 3)
+    end
+    return s
+end
+
+-- store(name, id, data, opts) -> true | nil, err.  opts: force_sync,
+-- timeout.  A durable store runs in the thread pool when configured.
+function _M.store(name, id, data, opts)
+    local s = get(name)
+    local force = opts and opts.force_sync or false
+    local timeout = opts and opts.timeout
+    ngx.update_time()
+    local t0 = ngx.now()
+    local ok, err
+    if config.thread_pool and config.threaded.store_durable and force then
+        ok, err = in_thread("store", name, tostring(id), data, true, timeout)
+    else
+        ok, err = s:store(id, data, { force_sync = force, timeout = timeout })
+    end
+    ngx.update_time()
+    observe("store", ngx.now() - t0, not ok and err)
+    return ok, err
+end
+
+-- load(name, id) -> bytes | nil, err.  Inline: a load reads pages the OS
+-- usually has cached, faster than a hop to a thread.
+function _M.load(name, id)
+    local s = get(name)
+    ngx.update_time()
+    local t0 = ngx.now()
+    local data, err = s:load(id)
+    ngx.update_time()
+    observe("load", ngx.now() - t0, not data and err.kind ~= "not_found" and err)
+    return data, err
+end
+
+-- remove(name, id) -> true | false | nil, err.  Inline (no sync).
+function _M.remove(name, id)
+    local s = get(name)
+    ngx.update_time()
+    local t0 = ngx.now()
+    local r, err = s:remove(id)
+    ngx.update_time()
+    observe("remove", ngx.now() - t0, r == nil and err)
+    return r, err
+end
+
+-- compact(name), cleanup(name) -> summary string | nil, err: in the
+-- thread pool when configured.
+function _M.compact(name)
+    if config.thread_pool and config.threaded.compact then
+        return in_thread("compact", name)
+    end
+    local r, err = get(name):compact()
+    return r and "done" or nil, err
+end
+
+function _M.cleanup(name)
+    if config.thread_pool and config.threaded.cleanup then
+        return in_thread("cleanup", name)
+    end
+    local r, err = get(name):cleanup()
+    return r and "done" or nil, err
+end
+
+-- health(name) -> nil (healthy) | reason.  Cheap.
+function _M.unhealthy_reason(name)
+    return get(name):unhealthy_reason()
+end
+
+-- metrics(names) -> Prometheus text exposition for the named spools and
+-- the operations counted in the metrics dict (all workers).
+function _M.metrics(names)
+    local out = {}
+    local function line(s) out[#out + 1] = s end
+    line("# HELP spool_entries Entries in the spool.")
+    line("# TYPE spool_entries gauge")
+    local gauges = {}
+    for _, name in ipairs(names) do
+        local s = get(name)
+        local st = s:stats()
+        local h = s:health()
+        gauges[name] = { st = st, h = h }
+        line(('spool_entries{spool="%s"} %d'):format(name, st.entries))
+    end
+    local function gauge(metric, help, f)
+        line("# HELP " .. metric .. " " .. help)
+        line("# TYPE " .. metric .. " gauge")
+        for _, name in ipairs(names) do
+            line(('%s{spool="%s"} %s'):format(metric, name, f(gauges[name])))
+        end
+    end
+    gauge("spool_database_bytes", "Size of the database file.", function(g) return ("%d"):format(g.st.db_bytes) end)
+    gauge("spool_wal_bytes", "Size of the WAL file.", function(g) return ("%d"):format(g.st.wal_bytes) end)
+    gauge("spool_healthy", "1 when the spool accepts writes.", function(g) return g.h.healthy and "1" or "0" end)
+    gauge("spool_gate_latched", "1 while the health gate is latched by errors.",
+        function(g) return g.h.error_latched and "1" or "0" end)
+    gauge("spool_space_low", "1 while free space or inodes are under their minimum.",
+        function(g) return g.h.space_low and "1" or "0" end)
+    gauge("spool_free_bytes", "Free bytes on the spool's file system.", function(g) return ("%d"):format(g.h.free_bytes) end)
+    local d = dict()
+    if d then
+        local keys = d:get_keys(0)
+        table.sort(keys)
+        line("# HELP spool_operations_total Operations through spool.openresty, all workers.")
+        line("# TYPE spool_operations_total counter")
+        for _, k in ipairs(keys) do
+            local op = k:match("^ops:(.+)$")
+            if op then line(('spool_operations_total{op="%s"} %d'):format(op, d:get(k))) end
+        end
+        line("# HELP spool_thread_operations_total Operations run in the nginx thread pool, all workers.")
+        line("# TYPE spool_thread_operations_total counter")
+        for _, k in ipairs(keys) do
+            local op = k:match("^threaded:(.+)$")
+            if op then line(('spool_thread_operations_total{op="%s"} %d'):format(op, d:get(k))) end
+        end
+        line("# HELP spool_errors_total Failed operations by kind, all workers.")
+        line("# TYPE spool_errors_total counter")
+        for _, k in ipairs(keys) do
+            local op, kind = k:match("^errors:([^:]+):(.+)$")
+            if op then line(('spool_errors_total{op="%s",kind="%s"} %d'):format(op, kind, d:get(k))) end
+        end
+        line("# HELP spool_operation_seconds Latency of operations, all workers.")
+        line("# TYPE spool_operation_seconds histogram")
+        local ops = {}
+        for _, k in ipairs(keys) do
+            local op = k:match("^ops:(.+)$")
+            if op then ops[#ops + 1] = op end
+        end
+        for _, op in ipairs(ops) do
+            local cum = 0
+            for i = 1, #buckets do
+                cum = cum + (d:get("lat:" .. op .. ":" .. i) or 0)
+                line(('spool_operation_seconds_bucket{op="%s",le="%s"} %d'):format(op, tostring(buckets[i]), cum))
+            end
+            line(('spool_operation_seconds_bucket{op="%s",le="+Inf"} %d'):format(op, d:get("lat:" .. op .. ":inf") or 0))
+            line(('spool_operation_seconds_sum{op="%s"} %.6f'):format(op, d:get("latsum:" .. op) or 0))
+            line(('spool_operation_seconds_count{op="%s"} %d'):format(op, d:get("ops:" .. op) or 0))
+        end
+    end
+    return table.concat(out, "\n") .. "\n"
+end
+
+return _M
