@@ -557,6 +557,43 @@ int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err)
     return rc;
 }
 
+static int verify_entry(void *ud, const spool_entry *e)
+{
+    spool_verify_report *r = ud;
+    r->entries++;
+    r->corrupt += e->corrupt;
+    return 0;
+}
+
+int spool_verify(spool *s, spool_verify_report *r, spool_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (enter(s, err) != 0)
+        return -1;
+    int rc = s->be->check(s->st, &r->storage_ok, r->storage, sizeof r->storage, err);
+    if (!r->storage_ok && rc == 0) {
+        spool_error found;
+        spool_error_clear(&found);
+        spool_error_set(&found, SPOOL_CORRUPT, "verify: %s", r->storage);
+        spool_gate_record_error(&s->gate, &found);
+    }
+    leave(s);
+    if (rc != 0)
+        return account(s, rc, err);
+    /* Every entry, every checksum; a far-future start_time includes all. */
+    spool_enum_opts o = {.which = SPOOL_ENTRIES, .has_start = 1, .start_100ns = INT64_MAX / 2, .include_data = 0};
+    size_t visited;
+    if (spool_enumerate(s, &o, verify_entry, r, &visited, err) != 0)
+        return -1;
+    if (r->corrupt > 0) {
+        spool_error found;
+        spool_error_clear(&found);
+        spool_error_set(&found, SPOOL_CORRUPT, "verify: %lld corrupt entries", (long long)r->corrupt);
+        spool_gate_record_error(&s->gate, &found);
+    }
+    return 0;
+}
+
 int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err)
 {
     memset(stats, 0, sizeof *stats);

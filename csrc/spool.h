@@ -189,6 +189,17 @@ int spool_restore(spool *s, const spool_id *id, spool_error *err);
 /* Checkpoint and reclaim all free pages in bounded steps. */
 int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err);
 
+typedef struct spool_verify_report {
+    int storage_ok;            /* the backend's own check passed */
+    char storage[SPOOL_ERROR_MESSAGE_MAX]; /* "ok" or what the check found */
+    int64_t entries, corrupt;  /* entries read, and those that failed */
+} spool_verify_report;
+
+/* Checks everything: the storage's structure (SQLite's quick_check) and
+ * every entry's checksum.  Returns 0 when the check ran (its findings are
+ * in the report), -1 when it could not run. */
+int spool_verify(spool *s, spool_verify_report *report, spool_error *err);
+
 /* Bounded periodic maintenance, cheap enough to call every second. */
 int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err);
 

@@ -40,6 +40,8 @@ typedef struct spool_backend {
     int (*compact)(void *st, spool_compact_stats *stats, spool_error *err);
     int (*cleanup)(void *st, spool_cleanup_stats *stats, spool_error *err);
     int (*advise_low_memory)(void *st, int64_t *released, spool_error *err);
+    /* The storage's own structural check; writes "ok" or findings. */
+    int (*check)(void *st, int *ok, char *report, size_t size, spool_error *err);
     int (*stats)(void *st, spool_stats *out, spool_error *err);
     /* leak = 1 in a forked child: free nothing the parent's files depend on. */
     void (*close)(void *st, int leak);

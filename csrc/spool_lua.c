@@ -896,6 +896,24 @@ static int l_spool_compact(lua_State *L)
     return 1;
 }
 
+/* verify() -> {ok, storage, entries, corrupt} | nil, err */
+static int l_spool_verify(lua_State *L)
+{
+    lspool *h = check_spool(L);
+    spool_verify_report r;
+    spool_error err;
+    if (spool_verify(h->s, &r, &err) != 0)
+        return fail(L, &err);
+    lua_createtable(L, 0, 4);
+    lua_pushboolean(L, r.storage_ok && r.corrupt == 0);
+    lua_setfield(L, -2, "ok");
+    lua_pushstring(L, r.storage);
+    lua_setfield(L, -2, "storage");
+    set_int(L, "entries", r.entries);
+    set_int(L, "corrupt", r.corrupt);
+    return 1;
+}
+
 static int l_spool_cleanup(lua_State *L)
 {
     lspool *h = check_spool(L);
@@ -1048,6 +1066,7 @@ static const luaL_Reg spool_methods[] = {
     {"restore", l_spool_restore},
     {"compact", l_spool_compact},
     {"cleanup", l_spool_cleanup},
+    {"verify", l_spool_verify},
     {"advise_low_memory", l_spool_advise_low_memory},
     {"unhealthy_reason", l_spool_unhealthy_reason},
     {"health", l_spool_health},

@@ -1217,6 +1217,40 @@ static int sq_advise_low_memory(void *st, int64_t *released, spool_error *err)
     return 0;
 }
 
+/* PRAGMA quick_check: the b-tree structure and every index, without the
+ * cost of integrity_check's full cross-check. */
+static int sq_check(void *st, int *good, char *report, size_t size, spool_error *err)
+{
+    sq *s = st;
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    conn *c = reader_acquire(s, &dl, err);
+    if (c == NULL)
+        return -1;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(10)", -1, &q, NULL);
+    size_t used = 0;
+    report[0] = '\0';
+    while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(q, 0);
+        int n = snprintf(report + used, size - used, "%s%s", used ? "; " : "", line ? line : "");
+        if (n > 0 && (size_t)n < size - used)
+            used += (size_t)n;
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    sqlite3_finalize(q);
+    int ret = 0;
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB) {
+        ret = fail(s, c->db, rc, &dl, "verify", err);
+    } else if (rc != SQLITE_OK) {
+        snprintf(report, size, "%s (%s)", sqlite3_errmsg(c->db), spool_sqlite_code_name(rc));
+    }
+    *good = ret == 0 && rc == SQLITE_OK && strcmp(report, "ok") == 0;
+    reader_release(s, c);
+    return ret;
+}
+
 static int sq_stats(void *st, spool_stats *out, spool_error *err)
 {
     sq *s = st;
@@ -1254,6 +1288,7 @@ const spool_backend spool_sqlite_backend = {
     .compact = sq_compact,
     .cleanup = sq_cleanup,
     .advise_low_memory = sq_advise_low_memory,
+    .check = sq_check,
     .stats = sq_stats,
     .close = sq_close,
 };

@@ -64,7 +64,7 @@ static int typed(spool_kind k)
 }
 
 typedef struct tally {
-    long wrong, untyped, exact, errors, corrupt_reported;
+    long wrong, untyped, exact, errors, corrupt_reported, verify_found;
 } tally;
 
 static int check_entry(void *ud, const spool_entry *e)
@@ -166,6 +166,13 @@ int main(void)
         size_t visited;
         if (spool_enumerate(c, NULL, check_entry, &t, &visited, &err) != 0 && !typed(err.kind))
             t.untyped++;
+        spool_verify_report vr;
+        if (spool_verify(c, &vr, &err) != 0) {
+            if (!typed(err.kind))
+                t.untyped++;
+        } else if (!vr.storage_ok || vr.corrupt > 0) {
+            t.verify_found++;
+        }
         spool_compact_stats cs;
         if (spool_compact(c, &cs, &err) != 0 && !typed(err.kind)) {
             t.untyped++;
@@ -193,7 +200,8 @@ int main(void)
     ok(opened > 0 && usable * 10 >= opened * 9, "the spool stays usable: a new store loads back in %ld of %ld "
        "trials that opened", usable, opened);
     printf("# corruption figures: trials=%d flips=%ld opened=%ld exact_loads=%ld load_errors=%ld "
-           "enumerate_corrupt=%ld usable=%ld\n", trials, flips, opened, t.exact, t.errors, t.corrupt_reported, usable);
+           "enumerate_corrupt=%ld verify_found=%ld usable=%ld\n", trials, flips, opened, t.exact, t.errors,
+           t.corrupt_reported, t.verify_found, usable);
     snprintf(cmd, sizeof cmd, "rm -rf %s", base);
     if (system(cmd) != 0)
         return 2;
