@@ -131,4 +131,183 @@ function helper.count(t)
   return n
 end
 
+-- ------------------------------------------------------------------
+-- Helpers added for the spool specs (spool, config, deadline,
+-- corruption, gate).
+
+-- Sleep for `seconds` (fractions allowed) with sleep(1).
+function helper.sleep(seconds)
+  assert(helper.execute(string.format("sleep %.3f", seconds)), "sleep failed")
+end
+
+-- The whole content of a file as a binary string, or nil when it cannot
+-- be opened.
+function helper.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+-- Replace the content of a file with `bytes`.
+function helper.write_file(path, bytes)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(bytes))
+  assert(f:close())
+end
+
+-- Overwrite bytes in place, starting at the 1-based position `pos`,
+-- without changing the file's length.
+function helper.patch_file(path, pos, bytes)
+  local f = assert(io.open(path, "r+b"))
+  assert(f:seek("set", pos - 1))
+  assert(f:write(bytes))
+  assert(f:close())
+end
+
+-- Number of open file descriptors of this process.  The shell that
+-- io.popen starts is a child of this process, so $PPID names it; the
+-- pipe to that shell is counted too, the same on every call.
+function helper.count_fds()
+  local p = assert(io.popen("ls /proc/$PPID/fd | wc -l"))
+  local out = p:read("*a")
+  p:close()
+  local n = tonumber((out:gsub("%s", "")))
+  assert(n, "count_fds: unexpected output: " .. tostring(out))
+  return n
+end
+
+-- Run the sqlite3 command-line shell on `db` with `sql`.  Returns
+-- ok (exit status 0) and the shell's output (stdout and stderr).
+function helper.sqlite3(db, sql)
+  local p = assert(io.popen("sqlite3 -bail " .. helper.shell_quote(db) .. " "
+    .. helper.shell_quote(sql) .. " 2>&1; echo \"exit:$?\""))
+  local out = p:read("*a")
+  p:close()
+  local body, status = out:match("^(.-)exit:(%d+)%s*$")
+  return status == "0", body or out
+end
+
+-- 32 hex digits of a UUID version 1 spool id created at `unix_seconds`
+-- (fractions of a second kept to 100 ns), with the 14-bit `clock_seq`
+-- (default 0) and the 12-hex-digit `node` (default "010203040506").
+-- The 60-bit timestamp is more than a double holds exactly, so it is
+-- computed as hi * 2^32 + lo, every intermediate below 2^53.
+function helper.v1_id_hex(unix_seconds, clock_seq, node)
+  clock_seq = clock_seq or 0
+  node = node or "010203040506"
+  assert(#node == 12 and not node:find("[^0-9a-fA-F]"), "v1_id_hex: bad node " .. node)
+  assert(clock_seq >= 0 and clock_seq < 16384, "v1_id_hex: clock_seq out of range")
+  local whole = math.floor(unix_seconds)
+  local frac = math.floor((unix_seconds - whole) * 1e7 + 0.5)
+  if frac >= 1e7 then
+    whole = whole + 1
+    frac = frac - 1e7
+  end
+  -- ticks since the Unix epoch = whole * 10^7 + frac = A * 2^16 + B
+  local a = math.floor(whole / 65536)
+  local A = a * 1e7
+  local B = (whole - a * 65536) * 1e7 + frac
+  A = A + math.floor(B / 65536)
+  B = B % 65536
+  local hi = math.floor(A / 65536)
+  local lo = (A % 65536) * 65536 + B
+  -- add the Gregorian offset 0x01B21DD213814000 (100 ns ticks from
+  -- 1582-10-15 to 1970-01-01)
+  lo = lo + 0x13814000
+  hi = hi + 0x01B21DD2 + math.floor(lo / 4294967296)
+  lo = lo % 4294967296
+  local time_hi = math.floor(hi / 65536)
+  assert(hi >= 0 and time_hi < 4096, "v1_id_hex: time out of range")
+  return string.format("%04x%04x%04x%04x%04x",
+    math.floor(lo / 65536), lo % 65536, hi % 65536, 4096 + time_hi, 32768 + clock_seq)
+    .. node:lower()
+end
+
+-- Hold the write lock of the SQLite database `db` from another process
+-- (the sqlite3 shell in a BEGIN IMMEDIATE transaction) until released.
+--   local holder = helper.hold_write_lock(db)
+--   assert(holder:wait_locked())   -- true once the lock is held
+--   ...
+--   holder:release()               -- commits, reaps the process; idempotent
+-- The shell gives up by itself after `max_seconds` (default 20), so a
+-- spec that dies before release() cannot leave it running for long.
+-- With `exclusive` the shell takes the whole file (locking_mode
+-- EXCLUSIVE, BEGIN EXCLUSIVE): no other connection can even read; it
+-- can only get that lock while no other connection has the file open.
+function helper.hold_write_lock(db, max_seconds, exclusive)
+  local q = helper.shell_quote
+  local flags = helper.tmpdir()
+  local locked, release = flags .. "/locked", flags .. "/release"
+  local loops = math.floor((max_seconds or 20) / 0.05)
+  local begin = exclusive and "echo 'PRAGMA locking_mode=EXCLUSIVE;'; echo 'BEGIN EXCLUSIVE;'; "
+    .. "echo 'SELECT count(*) FROM sqlite_schema;'; "
+    or "echo 'BEGIN IMMEDIATE;'; "
+  local script = "( echo '.timeout 5000'; " .. begin .. "echo "
+    .. q(".shell touch " .. q(locked)) .. "; i=0; while [ ! -e " .. q(release)
+    .. " ] && [ $i -lt " .. loops .. " ]; do sleep 0.05; i=$((i+1)); done; "
+    .. "echo 'COMMIT;' ) | sqlite3 -bail " .. q(db) .. " >/dev/null 2>&1; echo done"
+  local pipe = assert(io.popen(script, "r"))
+  local holder = { released = false }
+
+  -- Wait (up to `timeout` seconds, default 5) until the shell holds the
+  -- lock; true when it does.
+  function holder:wait_locked(timeout)
+    local tries = math.floor((timeout or 5) / 0.02)
+    for _ = 1, tries do
+      if helper.exists(locked) then
+        return true
+      end
+      helper.sleep(0.02)
+    end
+    return helper.exists(locked)
+  end
+
+  -- Have the lock given up `seconds` from now, without waiting: a
+  -- background shell creates the release file.  release() still reaps
+  -- the sqlite3 shell; the sqlite3 shell ends only after that file exists,
+  -- so the background shell is done by then.
+  function holder:release_after(seconds)
+    assert(helper.execute(string.format("(sleep %.3f; touch %s) >/dev/null 2>&1 &", seconds, q(release))))
+  end
+
+  -- Let the shell commit and exit, and wait for it: when this returns
+  -- the process is gone and the lock is free.
+  function holder:release()
+    if self.released then
+      return
+    end
+    self.released = true
+    helper.write_file(release, "")
+    pipe:read("*a")
+    pipe:close()
+    helper.rm_rf(flags)
+  end
+
+  return holder
+end
+
+-- Run the Lua source `code` in a new interpreter (the one the specs run
+-- under: $SPOOL_TEST_LUA, else luajit; LUA_PATH and LUA_CPATH are
+-- inherited), killed after `seconds` (default 30).  Returns ok (exit
+-- status 0), its output (stdout and stderr) and timed_out.  For calls
+-- that might block for good: a spec then fails instead of hanging.
+function helper.run_lua(code, seconds)
+  local q = helper.shell_quote
+  local tmp = helper.tmpdir()
+  local file = tmp .. "/script.lua"
+  helper.write_file(file, code)
+  local lua = os.getenv("SPOOL_TEST_LUA") or "luajit"
+  local p = assert(io.popen("timeout -k 2 " .. (seconds or 30) .. " " .. q(lua) .. " " .. q(file)
+    .. " 2>&1; echo \"exit:$?\""))
+  local out = p:read("*a")
+  p:close()
+  helper.rm_rf(tmp)
+  local body, status = out:match("^(.-)exit:(%d+)%s*$")
+  return status == "0", body or out, status == "124" or status == "137"
+end
+
 return helper

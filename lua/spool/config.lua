@@ -14,8 +14,9 @@ local function show(v)
     return tostring(v)
 end
 
+-- Raises without a position: normalize() re-raises at its caller's caller.
 local function bad(where, key, value, expected)
-    error(format("%s: %s: expected %s, got %s", where, key, expected, show(value)), 4)
+    error(format("%s: %s: expected %s, got %s", where, key, expected, show(value)), 0)
 end
 
 local duration_units = { ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 }
@@ -51,9 +52,10 @@ local function threshold(where, key, v)
         if n and n >= 0 and n <= 100 then
             return n, nil
         end
-        local count = tonumber(v)
-        if count and count >= 0 then
-            return nil, count
+        -- An unsuffixed string is a count, as KumoMTA reads it.
+        local count = v:match("^%s*(%d+)%s*$")
+        if count then
+            return nil, tonumber(count)
         end
     end
     bad(where, key, v, "a count >= 0 or a percentage between \"0%\" and \"100%\"")
@@ -121,17 +123,15 @@ local tuning = {
 local backends = { SQLite = true }
 local known_kinds = { SQLite = true, LocalDisk = true, RocksDB = true }
 
--- normalize(params, where) -> the table spool.core.open reads.  Raises
--- on the first bad key or value; `where` prefixes the message.
-function _M.normalize(params, where)
-    where = where or "spool.open"
+-- The validation proper; raises messages without a position.
+local function normalize(params, where)
     if type(params) ~= "table" then
-        error(format("%s: expected a table of parameters, got %s", where, type(params)), 3)
+        error(format("%s: expected a table of parameters, got %s", where, type(params)), 0)
     end
     local out = {}
     for key, v in pairs(params) do
         if type(key) ~= "string" then
-            error(format("%s: unknown parameter %s (keys are strings)", where, show(key)), 3)
+            error(format("%s: unknown parameter %s (keys are strings)", where, show(key)), 0)
         elseif key == "name" then
             if type(v) ~= "string" or v == "" then
                 bad(where, key, v, "a non-empty string")
@@ -148,7 +148,7 @@ function _M.normalize(params, where)
             end
             if not backends[v] then
                 error(format("%s: kind: the %s backend is not built into this spool (built in: SQLite)",
-                    where, v), 3)
+                    where, v), 0)
             end
             out.kind = v
         elseif key == "flush" then
@@ -172,7 +172,7 @@ function _M.normalize(params, where)
                     error(format("%s: sqlite: unknown setting %s (known: cache_kib, checkpoint_wal_bytes, "
                         .. "cleanup_vacuum_pages, enumerate_chunk_bytes, enumerate_chunk_rows, exclusive, "
                         .. "mmap_size, page_size, secure_delete, vacuum_step_pages, vfs, wal_autocheckpoint)",
-                        where, show(k2)), 3)
+                        where, show(k2)), 0)
                 end
                 sq[k2] = check(where, "sqlite." .. k2, v2)
             end
@@ -190,13 +190,25 @@ function _M.normalize(params, where)
                 end
             end
         else
-            error(format("%s: unknown parameter %s", where, show(key)), 3)
+            error(format("%s: unknown parameter %s", where, show(key)), 0)
         end
     end
     if out.path == nil then
-        error(format("%s: path: a directory path is required", where), 3)
+        error(format("%s: path: a directory path is required", where), 0)
     end
     return out
+end
+
+-- normalize(params, where) -> the table spool.core.open reads.  Raises
+-- on the first bad key or value, naming it; `where` ("spool.open",
+-- "spool.define") prefixes the message, and the error points at the line
+-- that called spool.open / spool.define.
+function _M.normalize(params, where)
+    local ok, res = pcall(normalize, params, where or "spool.open")
+    if not ok then
+        error(res, 3)
+    end
+    return res
 end
 
 return _M
