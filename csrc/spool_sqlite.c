@@ -297,12 +297,19 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
     if (rc == SQLITE_OK) {
         tmp.db = db;
         sqlite3_busy_handler(db, busy_handler, &tmp);
-        rc = query_int(db, "PRAGMA application_id", &app);
+        /* One read transaction for the three reads: another process may
+         * be creating the schema right now, and a mix of before and after
+         * would look like a foreign file. */
+        rc = exec(db, "BEGIN");
     }
+    if (rc == SQLITE_OK)
+        rc = query_int(db, "PRAGMA application_id", &app);
     if (rc == SQLITE_OK)
         rc = query_int(db, "PRAGMA user_version", &ver);
     if (rc == SQLITE_OK)
         rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &tables);
+    if (db != NULL && !sqlite3_get_autocommit(db))
+        exec(db, "COMMIT");
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) == SQLITE_NOTADB)
             spool_error_set(err, SPOOL_CORRUPT, "%s is not a spool database (not an SQLite file); left untouched",
@@ -347,8 +354,14 @@ static int create_schema(sq *s, spool_error *err)
                  s->p.sqlite.page_size > 0 ? s->p.sqlite.page_size : 4096);
         rc = exec(db, sql);
     }
-    if (rc == SQLITE_OK)
+    /* Changing the journal mode does not wait through the busy handler:
+     * while another process is creating the same spool it answers BUSY at
+     * once, so retry until the deadline. */
+    for (int tries = 0; rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY; tries++) {
         rc = exec(db, "PRAGMA journal_mode=WAL");
+        if ((rc & 0xff) != SQLITE_BUSY || !busy_handler(&tmp, tries))
+            break;
+    }
     if (rc == SQLITE_OK)
         rc = exec(db, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK) {

@@ -73,23 +73,11 @@ end
 
 -- data(), meta(): the two spools a mail server keeps.
 function _M.data()
-    -- recover{meta=, data=, start_time=, on_message=, on_corrupt=,
--- on_orphan=, on_progress=} -> counts.  See lua/spool/recover.lua.
-function _M.recover(opts)
-    return recover.recover(opts, _M.get)
-end
-
-return _M.get("data")
+    return _M.get("data")
 end
 
 function _M.meta()
-    -- recover{meta=, data=, start_time=, on_message=, on_corrupt=,
--- on_orphan=, on_progress=} -> counts.  See lua/spool/recover.lua.
-function _M.recover(opts)
-    return recover.recover(opts, _M.get)
-end
-
-return _M.get("meta")
+    return _M.get("meta")
 end
 
 -- recover{meta=, data=, start_time=, on_message=, on_corrupt=,
