@@ -289,10 +289,19 @@ static int l_error_new(lua_State *L)
             spool_error_backpressure(&err, d);
     }
     lua_getfield(L, 2, "errno");
-    err.sys_errno = (int)lua_tonumber(L, -1);
+    double e = lua_tonumber(L, -1);
+    if (!lua_isnil(L, -1) && !(e >= 0 && e <= 4095 && e == (int)e))
+        return luaL_argerror(L, 2, "errno: an integer between 0 and 4095 expected");
+    err.sys_errno = (int)e;
     lua_getfield(L, 2, "ambiguous");
     err.ambiguous = lua_toboolean(L, -1);
     push_error(L, &err);
+    lua_getfield(L, 2, "message");
+    if (lua_type(L, -1) == LUA_TSTRING && kind != SPOOL_UNHEALTHY && kind != SPOOL_CALLER_DEADLINE_EXCEEDED &&
+        kind != SPOOL_BACKPRESSURE_TIMEOUT)
+        lua_setfield(L, -2, "message"); /* the whole string, NULs included */
+    else
+        lua_pop(L, 1);
     lua_getfield(L, 2, "code");
     if (!lua_isnil(L, -1))
         lua_setfield(L, -2, "code");
@@ -546,6 +555,8 @@ static void check_write_opts(lua_State *L, int idx, spool_write_opts *o)
                 luaL_argerror(L, idx, lua_pushfstring(L, "%s: number of seconds expected, got %s", k,
                                                       luaL_typename(L, -1)));
             double v = lua_tonumber(L, -1);
+            if (v != v)
+                luaL_argerror(L, idx, lua_pushfstring(L, "%s: a number of seconds expected, got NaN", k));
             if (k[0] == 't') {
                 luaL_argcheck(L, v >= 0, idx, "timeout: must be >= 0 seconds");
                 v += spool_monotonic();
@@ -604,6 +615,17 @@ static int l_spool_remove(lua_State *L)
     return 1;
 }
 
+/* One transaction holds at most this many entries (and Lua 5.4 can
+ * report a border of 2^60 for a sparse table). */
+#define SPOOL_LIST_MAX 10000000
+
+static void check_list_length(lua_State *L, size_t n)
+{
+    if (n > SPOOL_LIST_MAX)
+        luaL_argerror(L, 2, lua_pushfstring(L, "a list of at most %d items expected (its length is %f)",
+                                            SPOOL_LIST_MAX, (double)n));
+}
+
 static int l_spool_store_many(lua_State *L)
 {
     lspool *h = check_spool(L);
@@ -612,6 +634,7 @@ static int l_spool_store_many(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     check_write_opts(L, 3, &o);
     size_t n = spool_lua_rawlen(L, 2);
+    check_list_length(L, n);
     /* A userdata, so that a raise while reading the list frees it. */
     spool_item *items = spool_lua_newuserdata(L, (n ? n : 1) * sizeof *items);
     for (size_t i = 0; i < n; i++) {
@@ -650,6 +673,7 @@ static int l_spool_remove_many(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     check_write_opts(L, 3, &o);
     size_t n = spool_lua_rawlen(L, 2);
+    check_list_length(L, n);
     spool_id *ids = spool_lua_newuserdata(L, (n ? n : 1) * sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(L, 2, (int)i + 1);
@@ -685,6 +709,9 @@ static void check_enum_opts(lua_State *L, int idx, spool_enum_opts *o)
                 luaL_argerror(L, idx, lua_pushfstring(L, "start_time: number (Unix seconds) expected, got %s",
                                                       luaL_typename(L, -1)));
             double t = lua_tonumber(L, -1);
+            /* Unix seconds that fit the 60-bit UUID clock (years 1582-5236). */
+            if (!(t > -12219292800.0 && t < 103072857600.0))
+                luaL_argerror(L, idx, lua_pushfstring(L, "start_time: Unix seconds between 1582 and 5236 expected, got %f", t));
             o->has_start = 1;
             o->start_100ns = (int64_t)(t * 1e7);
         } else if (strcmp(k, "include_data") == 0) {

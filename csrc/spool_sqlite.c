@@ -896,7 +896,8 @@ static int sq_load(void *st, const spool_id *id, void **data, size_t *len, const
         } else if ((*data = malloc(n ? n : 1)) == NULL) {
             ret = spool_error_set(err, SPOOL_INTERNAL, "out of memory loading %zu bytes", n);
         } else {
-            memcpy(*data, blob, n);
+            if (n > 0) /* SQLite gives NULL for an empty blob */
+                memcpy(*data, blob, n);
             *len = n;
         }
     } else if (rc == SQLITE_DONE) {

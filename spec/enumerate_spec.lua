@@ -69,6 +69,12 @@ describe("enumerate", function()
   end)
 
   it("keeps memory flat while enumerating entries much larger than its chunk budget", function()
+    if (os.getenv("SPOOL_SANITIZE") or "") ~= "" then
+      -- ASan's quarantine and valgrind's allocator hold freed memory on
+      -- purpose: RSS says nothing there.  The normal runs measure it.
+      pending("RSS is not meaningful under " .. os.getenv("SPOOL_SANITIZE"))
+      return
+    end
     s = assert(spool.open { path = dir, sqlite = { enumerate_chunk_bytes = 1024 * 1024 } })
     local body = ("m"):rep(256 * 1024)
     for _ = 1, 4 do

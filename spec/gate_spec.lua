@@ -144,7 +144,7 @@ describe("the health gate", function()
     end)
 
     it("is unhealthy with a byte count above the free space", function()
-      open({ min_free_space = 2 ^ 62 })
+      open({ min_free_space = 2 ^ 52 })
       assert.are.equal(UNHEALTHY_TEXT, s:unhealthy_reason())
       assert.is_true(s:health().space_low)
     end)

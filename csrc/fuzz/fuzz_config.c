@@ -6,6 +6,7 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I/usr/include/lua5.1 \
  *       csrc/fuzz/fuzz_config.c -llua5.1 -lm
  *   ./a.out -max_len=512 csrc/fuzz/corpus/config   (from the repository root)
+ * or tools/reliability/fuzz.sh, which builds it into build/fuzz/.
  *
  * Each input is decoded (below) into a parameter table of random keys and
  * values: strings, numbers (NaN, infinities, negative zero, huge, tiny,
@@ -15,15 +16,20 @@
  * runs under lua_pcall and must either
  *   - return a table that core.open can take as it is: a non-empty path,
  *     only keys it reads, every number finite and in its range; or
- *   - raise a string that starts with `where`, names a key of the input
- *     (or says "path" / "parameter") and says what was wrong.
+ *   - raise a string that names the caller (`where`, after any "file:line:"
+ *     position), names a key of the input (or says "path" / "parameter")
+ *     and says what was wrong ("expected", "unknown", "required", "not
+ *     built").
  * Anything else aborts, so libFuzzer saves the input.
  *
  * config.lua is loaded from lua/spool/config.lua relative to the current
  * directory (run from the repository root), or from $SPOOL_CONFIG_LUA.
- * FUZZ_CONFIG_LAX=1 skips the range checks on the returned table (to look
- * past a known, reported bug while it is open); FUZZ_CONFIG_VERBOSE=1
- * prints each outcome (e.g. with -runs=0 over the corpus).
+ * FUZZ_CONFIG_LAX=1 lets an infinite count or duration through (to look
+ * past a known, reported bug while it is open: a count string of 400
+ * digits is accepted as +inf).  FUZZ_CONFIG_VERBOSE=1 prints each outcome
+ * (e.g. with -runs=0 over the corpus).  A line hook feeds the lines of
+ * config.lua that ran into libFuzzer's extra counters, so coverage of the
+ * Lua parser guides the fuzzing too.
  *
  * Input format: byte 0 picks `where`; then a table: a count byte and that
  * many key/value pairs, each key a byte (mostly an index into the known
@@ -172,11 +178,18 @@ static int push_value(lua_State *L, reader *r, int depth)
     case 9:
         lua_pushstring(L, known_keys[next(r) % N_KNOWN]);
         return 1;
-    case 10: { /* a string made of a number and a suffix */
-        char buf[64];
+    case 10: { /* a number and a suffix, or a long run of one digit (beyond a double's range) */
+        char buf[1100];
         static const char *const suffix[] = {"", "%", "s", "ms", "m", "h", "d", " %", "x", "S"};
-        double d = numbers[next(r) % N_NUMBERS];
-        snprintf(buf, sizeof buf, "%.17g%s", d, suffix[next(r) % 10]);
+        uint8_t b = next(r);
+        if (b & 0x80) {
+            size_t n = (size_t)(b & 0x7f) * 8 + 1;
+            memset(buf, '0' + next(r) % 10, n);
+            buf[n] = '\0';
+        } else {
+            snprintf(buf, sizeof buf, "%.17g", numbers[b % N_NUMBERS]);
+        }
+        strncat(buf, suffix[next(r) % 10], sizeof buf - strlen(buf) - 1);
         lua_pushstring(L, buf);
         return 1;
     }
@@ -310,14 +323,14 @@ static void check_result(lua_State *L, int t)
             if (vt != LUA_TTABLE)
                 FAIL("normalize returned sqlite = a %s, not a table", lua_typename(L, vt));
             check_sqlite(L, lua_gettop(L));
-        } else if (!lax) {
+        } else {
             double v = field_number(L, t, k, "");
             if (strcmp(k, "min_free_space_percent") == 0 || strcmp(k, "min_free_inodes_percent") == 0) {
                 if (!(v >= 0 && v <= 100))
                     FAIL("normalize returned %s = %.17g, not a percentage in [0, 100]", k, v);
             } else if (strcmp(k, "min_free_space_bytes") == 0 || strcmp(k, "min_free_inodes_count") == 0 ||
                        strcmp(k, "error_latch_duration") == 0 || strcmp(k, "error_unlatch_duration") == 0) {
-                if (!is_finite(v) || v < 0)
+                if (!(v >= 0) || (!lax && !is_finite(v)))
                     FAIL("normalize returned %s = %.17g, not a finite number >= 0", k, v);
             } else if (strcmp(k, "store_deadline") == 0) {
                 if (!is_finite(v) || !(v > 0))

@@ -21,6 +21,13 @@ end
 
 local duration_units = { ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 }
 
+-- Upper bounds, so that every value fits the C type it becomes: a
+-- duration in int64 nanoseconds, a count in an unsigned int, a byte
+-- size exactly in a double.
+local MAX_SECONDS = 1e9            -- about 31 years
+local MAX_COUNT = 2 ^ 31 - 1
+local MAX_BYTES = 2 ^ 53
+
 -- A duration: seconds as a number, or a string like "30s", "200ms", "5m".
 local function duration(where, key, v, allow_zero)
     local secs
@@ -31,10 +38,10 @@ local function duration(where, key, v, allow_zero)
         local scale = duration_units[unit ~= "" and unit or "s"]
         secs = n and scale and tonumber(n) and tonumber(n) * scale
     end
-    if type(secs) ~= "number" or secs ~= secs or secs < 0 or secs == math.huge
+    if type(secs) ~= "number" or secs ~= secs or secs < 0 or secs > MAX_SECONDS
         or (not allow_zero and secs == 0) then
         bad(where, key, v, (allow_zero and "a duration >= 0" or "a duration > 0")
-            .. " (seconds, or a string like \"30s\", \"200ms\", \"5m\")")
+            .. " and at most 1e9 seconds (seconds, or a string like \"30s\", \"200ms\", \"5m\")")
     end
     return secs
 end
@@ -42,8 +49,8 @@ end
 -- A free-space minimum: a count, or a percentage string like "10%".
 local function threshold(where, key, v)
     if type(v) == "number" then
-        if v < 0 or v ~= v or v == math.huge then
-            bad(where, key, v, "a count >= 0 or a percentage like \"10%\"")
+        if v < 0 or v ~= v or v > MAX_BYTES then
+            bad(where, key, v, "a count between 0 and 2^53 or a percentage like \"10%\"")
         end
         return nil, v
     elseif type(v) == "string" then
@@ -53,9 +60,9 @@ local function threshold(where, key, v)
             return n, nil
         end
         -- An unsuffixed string is a count, as KumoMTA reads it.
-        local count = v:match("^%s*(%d+)%s*$")
-        if count then
-            return nil, tonumber(count)
+        local count = tonumber(v:match("^%s*(%d+)%s*$"))
+        if count and count <= MAX_BYTES then
+            return nil, count
         end
     end
     bad(where, key, v, "a count >= 0 or a percentage between \"0%\" and \"100%\"")
@@ -68,16 +75,32 @@ local function boolean(where, key, v)
     return v
 end
 
+-- A count (of pages, rows, concurrent operations): 1 .. 2^31-1.
 local function positive_integer(where, key, v)
-    if type(v) ~= "number" or v < 1 or v ~= floor(v) or v == math.huge then
-        bad(where, key, v, "an integer >= 1")
+    if type(v) ~= "number" or v < 1 or v ~= floor(v) or v > MAX_COUNT then
+        bad(where, key, v, "an integer between 1 and 2^31-1")
     end
     return v
 end
 
-local function nonneg_integer(where, key, v)
-    if type(v) ~= "number" or v < 0 or v ~= floor(v) or v == math.huge then
-        bad(where, key, v, "an integer >= 0")
+local function nonneg_count(where, key, v)
+    if type(v) ~= "number" or v < 0 or v ~= floor(v) or v > MAX_COUNT then
+        bad(where, key, v, "an integer between 0 and 2^31-1")
+    end
+    return v
+end
+
+-- A size in bytes: 0 .. 2^53.
+local function byte_size(where, key, v)
+    if type(v) ~= "number" or v < 0 or v ~= floor(v) or v > MAX_BYTES then
+        bad(where, key, v, "a byte count between 0 and 2^53")
+    end
+    return v
+end
+
+local function positive_byte_size(where, key, v)
+    if type(v) ~= "number" or v < 1 or v ~= floor(v) or v > MAX_BYTES then
+        bad(where, key, v, "a byte count between 1 and 2^53")
     end
     return v
 end
@@ -91,13 +114,13 @@ local sqlite_keys = {
         return v
     end,
     cache_kib = positive_integer,
-    mmap_size = nonneg_integer,
-    wal_autocheckpoint = nonneg_integer,
-    checkpoint_wal_bytes = positive_integer,
+    mmap_size = byte_size,
+    wal_autocheckpoint = nonneg_count,
+    checkpoint_wal_bytes = positive_byte_size,
     vacuum_step_pages = positive_integer,
     cleanup_vacuum_pages = positive_integer,
     enumerate_chunk_rows = positive_integer,
-    enumerate_chunk_bytes = positive_integer,
+    enumerate_chunk_bytes = positive_byte_size,
     exclusive = boolean,
     secure_delete = boolean,
     -- The SQLite VFS by name: for fault-injection tests.
@@ -158,7 +181,7 @@ local function normalize(params, where)
         elseif key == "min_free_inodes" then
             out.min_free_inodes_percent, out.min_free_inodes_count = threshold(where, key, v)
         elseif key == "reserve_bytes" then
-            out.reserve_bytes = nonneg_integer(where, key, v)
+            out.reserve_bytes = byte_size(where, key, v)
         elseif tuning[key] then
             out[key] = tuning[key](where, key, v)
         elseif key == "sqlite" then
