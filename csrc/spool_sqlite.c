@@ -45,8 +45,6 @@ enum {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
-    ST_SYNC_FULL,
-    ST_SYNC_NORMAL,
     ST_COUNT
 };
 
@@ -65,13 +63,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_QRESTORE] = "INSERT OR REPLACE INTO entries(key, sum, data) "
                     "SELECT key, sum, data FROM quarantine WHERE key = ?1",
     [ST_QDELETE] = "DELETE FROM quarantine WHERE key = ?1",
-    /* Per request of a group commit, and per force_sync commit: prepared
-     * once rather than parsed each time. */
+    /* Per request of a group commit: prepared once rather than parsed
+     * each time.  (Not PRAGMA synchronous: SQLite applies that pragma
+     * when it is prepared, so a prepared "synchronous=NORMAL" would reset
+     * the connection at once.) */
     [ST_SAVEPOINT] = "SAVEPOINT req",
     [ST_RELEASE] = "RELEASE req",
     [ST_ROLLBACK_TO] = "ROLLBACK TO req",
-    [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
-    [ST_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+
 };
 
 static const char schema_sql[] =
@@ -575,13 +574,13 @@ static conn *write_begin(sq *s, int force_sync, const spool_deadline *dl, spool_
         return NULL;
     int rc = SQLITE_OK;
     if (force_sync && !s->sync_full)
-        rc = step_done(c->st[ST_SYNC_FULL]);
+        rc = exec(c->db, "PRAGMA synchronous=FULL");
     if (rc == SQLITE_OK)
         rc = step_done(c->st[ST_BEGIN]);
     if (rc != SQLITE_OK) {
         fail(s, c->db, rc, dl, "begin", err);
         if (force_sync && !s->sync_full)
-            step_done(c->st[ST_SYNC_NORMAL]);
+            exec(c->db, "PRAGMA synchronous=NORMAL");
         writer_release(s);
         return NULL;
     }
@@ -613,7 +612,7 @@ static int write_end(sq *s, conn *c, int ok, int force_sync, const spool_deadlin
         step_done(c->st[ST_ROLLBACK]);
     }
     if (force_sync && !s->sync_full)
-        step_done(c->st[ST_SYNC_NORMAL]);
+        exec(c->db, "PRAGMA synchronous=NORMAL");
     writer_release(s);
     return ret;
 }
