@@ -75,40 +75,28 @@ local function boolean(where, key, v)
     return v
 end
 
--- A count (of pages, rows, concurrent operations): 1 .. 2^31-1.
-local function positive_integer(where, key, v)
-    if type(v) ~= "number" or v < 1 or v ~= floor(v) or v > MAX_COUNT then
-        bad(where, key, v, "an integer between 1 and 2^31-1")
+-- A checker for integers in [lo, hi]; `what` names them in the message.
+local function integer_in(lo, hi, what)
+    local expected = ("%s between %d and %s"):format(what, lo, hi == MAX_COUNT and "2^31-1" or "2^53")
+    return function(where, key, v)
+        if type(v) ~= "number" or v < lo or v ~= floor(v) or v > hi then
+            bad(where, key, v, expected)
+        end
+        return v
     end
-    return v
 end
 
-local function nonneg_count(where, key, v)
-    if type(v) ~= "number" or v < 0 or v ~= floor(v) or v > MAX_COUNT then
-        bad(where, key, v, "an integer between 0 and 2^31-1")
-    end
-    return v
-end
-
--- A size in bytes: 0 .. 2^53.
-local function byte_size(where, key, v)
-    if type(v) ~= "number" or v < 0 or v ~= floor(v) or v > MAX_BYTES then
-        bad(where, key, v, "a byte count between 0 and 2^53")
-    end
-    return v
-end
-
-local function positive_byte_size(where, key, v)
-    if type(v) ~= "number" or v < 1 or v ~= floor(v) or v > MAX_BYTES then
-        bad(where, key, v, "a byte count between 1 and 2^53")
-    end
-    return v
-end
+local positive_integer = integer_in(1, MAX_COUNT, "an integer")   -- pages, rows, operations
+local nonneg_count = integer_in(0, MAX_COUNT, "an integer")
+local byte_size = integer_in(0, MAX_BYTES, "a byte count")
+local positive_byte_size = integer_in(1, MAX_BYTES, "a byte count")
 
 local sqlite_keys = {
     page_size = function(where, key, v)
         positive_integer(where, key, v)
-        if v < 512 or v > 65536 or (v - 1) % v ~= v - 1 or floor(math.log(v) / math.log(2) + 0.5) ~= math.log(v) / math.log(2) then
+        local p = 512
+        while p < v do p = p * 2 end
+        if p ~= v or v > 65536 then
             bad(where, key, v, "a power of two between 512 and 65536")
         end
         return v
