@@ -150,46 +150,45 @@ local function get(name)
     return s
 end
 
+-- Runs f(...) -> result, err, timing it into the metrics.  A failure is
+-- a nil result (or, for a load, anything but not_found).
+local function timed(op, f, ...)
+    ngx.update_time()
+    local t0 = ngx.now()
+    local r, err = f(...)
+    ngx.update_time()
+    local failed = r == nil and err and not (op == "load" and err.kind == "not_found")
+    observe(op, ngx.now() - t0, failed and err)
+    return r, err
+end
+
+local function store_in_thread(name, id, data, timeout)
+    return in_thread("store", name, tostring(id), data, true, timeout)
+end
+
 -- store(name, id, data, opts) -> true | nil, err.  opts: force_sync,
 -- timeout.  A durable store runs in the thread pool when configured.
 function _M.store(name, id, data, opts)
     local s = get(name)
     local force = opts and opts.force_sync or false
     local timeout = opts and opts.timeout
-    ngx.update_time()
-    local t0 = ngx.now()
-    local ok, err
     if config.thread_pool and config.threaded.store_durable and force then
-        ok, err = in_thread("store", name, tostring(id), data, true, timeout)
-    else
-        ok, err = s:store(id, data, { force_sync = force, timeout = timeout })
+        return timed("store", store_in_thread, name, id, data, timeout)
     end
-    ngx.update_time()
-    observe("store", ngx.now() - t0, not ok and err)
-    return ok, err
+    return timed("store", s.store, s, id, data, { force_sync = force, timeout = timeout })
 end
 
 -- load(name, id) -> bytes | nil, err.  Inline: a load reads pages the OS
 -- usually has cached, faster than a hop to a thread.
 function _M.load(name, id)
     local s = get(name)
-    ngx.update_time()
-    local t0 = ngx.now()
-    local data, err = s:load(id)
-    ngx.update_time()
-    observe("load", ngx.now() - t0, not data and err.kind ~= "not_found" and err)
-    return data, err
+    return timed("load", s.load, s, id)
 end
 
 -- remove(name, id) -> true | false | nil, err.  Inline (no sync).
 function _M.remove(name, id)
     local s = get(name)
-    ngx.update_time()
-    local t0 = ngx.now()
-    local r, err = s:remove(id)
-    ngx.update_time()
-    observe("remove", ngx.now() - t0, r == nil and err)
-    return r, err
+    return timed("remove", s.remove, s, id)
 end
 
 -- compact(name), cleanup(name) -> summary string | nil, err: in the
