@@ -284,6 +284,9 @@ static const spool_backend *backend_for(const char *kind)
 
 int spool_open(const spool_params *params, spool **out, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     spool_error_clear(err);
     *out = NULL;
     if (params == NULL || params->path == NULL || params->path[0] == '\0')
@@ -343,6 +346,9 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
 int spool_store_many(spool *s, const spool_item *items, size_t n, const spool_write_opts *opts,
                      spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     if (enter(s, err) != 0)
         return -1;
     maybe_check_space(s);
@@ -378,6 +384,9 @@ int spool_store(spool *s, const spool_id *id, const void *data, size_t len,
 
 int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     *data = NULL;
     *len = 0;
     if (enter(s, err) != 0)
@@ -401,6 +410,9 @@ int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_err
 int spool_remove_many(spool *s, const spool_id *ids, size_t n, const spool_write_opts *opts,
                       size_t *removed, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     *removed = 0;
     if (enter(s, err) != 0)
         return -1;
@@ -461,6 +473,9 @@ void spool_release(spool *s)
 
 int spool_cursor_open(spool *s, const spool_enum_opts *opts, spool_cursor **out, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     *out = NULL;
     if (enter(s, err) != 0)
         return -1;
@@ -482,6 +497,9 @@ int spool_cursor_open(spool *s, const spool_enum_opts *opts, spool_cursor **out,
 
 int spool_cursor_next(spool_cursor *c, spool_entry *entry, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     if (c->cur == NULL) {
         spool_error_clear(err);
         return spool_error_set(err, SPOOL_CLOSED, "the cursor is closed");
@@ -507,6 +525,9 @@ void spool_cursor_close(spool_cursor *c)
 int spool_enumerate(spool *s, const spool_enum_opts *opts, spool_enum_fn fn, void *ud,
                     size_t *visited, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     spool_cursor *c;
     spool_entry e;
     *visited = 0;
@@ -527,6 +548,9 @@ int spool_enumerate(spool *s, const spool_enum_opts *opts, spool_enum_fn fn, voi
 
 int spool_quarantine(spool *s, const spool_id *id, const char *reason, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     if (enter(s, err) != 0)
         return -1;
     spool_deadline dl;
@@ -538,6 +562,9 @@ int spool_quarantine(spool *s, const spool_id *id, const char *reason, spool_err
 
 int spool_restore(spool *s, const spool_id *id, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     if (enter(s, err) != 0)
         return -1;
     spool_deadline dl;
@@ -549,6 +576,9 @@ int spool_restore(spool *s, const spool_id *id, spool_error *err)
 
 int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     memset(stats, 0, sizeof *stats);
     if (enter(s, err) != 0)
         return -1;
@@ -567,6 +597,9 @@ static int verify_entry(void *ud, const spool_entry *e)
 
 int spool_verify(spool *s, spool_verify_report *r, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     memset(r, 0, sizeof *r);
     if (enter(s, err) != 0)
         return -1;
@@ -596,6 +629,9 @@ int spool_verify(spool *s, spool_verify_report *r, spool_error *err)
 
 int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     memset(stats, 0, sizeof *stats);
     if (enter(s, err) != 0)
         return -1;
@@ -608,6 +644,9 @@ int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err)
 
 int spool_advise_low_memory(spool *s, int64_t *released, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     *released = 0;
     if (enter(s, err) != 0)
         return -1;
@@ -625,6 +664,9 @@ const char *spool_unhealthy_reason(spool *s)
 
 int spool_get_health(spool *s, spool_health *h, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     memset(h, 0, sizeof *h);
     if (enter(s, err) != 0)
         return -1;
@@ -644,6 +686,9 @@ int spool_get_health(spool *s, spool_health *h, spool_error *err)
 
 int spool_get_stats(spool *s, spool_stats *out, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
     memset(out, 0, sizeof *out);
     if (enter(s, err) != 0)
         return -1;
@@ -673,14 +718,17 @@ int spool_shutdown(spool *s, spool_error *err)
     spool_error_clear(err);
     if (s == NULL || atomic_load(&s->closed))
         return 0;
+    /* Refuse new operations first, then wait for the running ones: with
+     * threads entering all the time, waiting first could wait forever
+     * (readers keep the rwlock). */
+    if (atomic_exchange(&s->closed, 1))
+        return 0;
     int leak = spool_fork_generation() != s->fork_gen;
     if (!leak)
         pthread_rwlock_wrlock(&s->life);
-    if (!atomic_exchange(&s->closed, 1)) {
-        spool_registry_forget(s);
-        s->be->close(s->st, leak);
-        s->st = NULL;
-    }
+    spool_registry_forget(s);
+    s->be->close(s->st, leak);
+    s->st = NULL;
     if (!leak)
         pthread_rwlock_unlock(&s->life);
     return 0;

@@ -476,17 +476,19 @@ static int l_define(lua_State *L)
 static int l_lookup(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
+    /* The userdata first: once the reference is taken nothing may raise. */
+    lspool *h = spool_lua_newuserdata(L, sizeof *h);
+    h->s = NULL;
+    h->path = NULL;
+    luaL_getmetatable(L, SPOOL_MT);
+    lua_setmetatable(L, -2);
     spool *s = spool_lookup(name);
     if (s == NULL) {
         lua_pushnil(L);
         return 1;
     }
-    lspool *h = spool_lua_newuserdata(L, sizeof *h);
     h->s = s;
-    h->path = NULL;
-    luaL_getmetatable(L, SPOOL_MT);
-    lua_setmetatable(L, -2);
-    h->path = strdup(spool_get_path(s));
+    h->path = strdup(spool_get_path(s)); /* NULL prints as "?" */
     return 1;
 }
 
@@ -587,17 +589,35 @@ static int l_spool_store(lua_State *L)
     return 1;
 }
 
+/* A malloc'd buffer owned by a userdata, so that a raise while it is
+ * copied into a Lua string (out of memory) cannot leak it. */
+typedef struct lbuffer {
+    void *p;
+} lbuffer;
+
+static int l_buffer_gc(lua_State *L)
+{
+    lbuffer *b = lua_touserdata(L, 1);
+    spool_free(b->p);
+    b->p = NULL;
+    return 0;
+}
+
 static int l_spool_load(lua_State *L)
 {
     lspool *h = check_spool(L);
     spool_id id = check_id(L, 2);
     spool_error err;
-    void *data;
     size_t len;
-    if (spool_load(h->s, &id, &data, &len, &err) != 0)
+    lbuffer *b = spool_lua_newuserdata(L, sizeof *b);
+    b->p = NULL;
+    luaL_getmetatable(L, "spool.Buffer");
+    lua_setmetatable(L, -2);
+    if (spool_load(h->s, &id, &b->p, &len, &err) != 0)
         return fail(L, &err);
-    lua_pushlstring(L, data, len); /* may raise on OOM: free first */
-    spool_free(data);
+    lua_pushlstring(L, b->p, len);
+    spool_free(b->p);
+    b->p = NULL;
     return 1;
 }
 
@@ -1140,10 +1160,12 @@ int luaopen_spool_core(lua_State *L)
         {"__gc", l_spool_gc}, {"__close", l_spool_shutdown}, {"__tostring", l_spool_tostring}, {NULL, NULL}};
     static const luaL_Reg cursor_meta[] = {{"__gc", l_cursor_gc}, {"__close", l_cursor_gc}, {NULL, NULL}};
     static const luaL_Reg error_meta[] = {{"__tostring", l_error_tostring}, {NULL, NULL}};
+    static const luaL_Reg buffer_meta[] = {{"__gc", l_buffer_gc}, {NULL, NULL}};
     new_class(L, ID_MT, id_meta, id_methods);
     new_class(L, SPOOL_MT, spool_meta, spool_methods);
     new_class(L, CURSOR_MT, cursor_meta, NULL);
     new_class(L, ERROR_MT, error_meta, NULL);
+    new_class(L, "spool.Buffer", buffer_meta, NULL);
 
     spool_lua_newlib(L, core_funcs);
     spool_lua_newlib(L, id_funcs);

@@ -31,6 +31,9 @@ static entry **find(const char *name)
 
 int spool_define(const char *name, const spool_params *params, spool **out, spool_error *err)
 {
+    spool_error ignored;
+    if (err == NULL)
+        err = &ignored;
     *out = NULL;
     spool_error_clear(err);
     if (name == NULL || name[0] == '\0' || strlen(name) > NAME_MAX_LEN)

@@ -58,9 +58,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CHUNK] = "SELECT key, sum, data FROM entries WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
     [ST_KEYCHUNK] = "SELECT key FROM entries WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
     [ST_QCHUNK] = "SELECT key, sum, data, reason, time FROM quarantine WHERE key > ?1 ORDER BY key LIMIT ?2",
-    [ST_QINSERT] = "INSERT OR REPLACE INTO quarantine(key, sum, data, reason, time) "
+    /* Plain INSERTs: quarantine and restore never overwrite an entry
+     * (a conflict answers misuse, and both copies stay). */
+    [ST_QINSERT] = "INSERT INTO quarantine(key, sum, data, reason, time) "
                    "SELECT key, sum, data, ?2, ?3 FROM entries WHERE key = ?1",
-    [ST_QRESTORE] = "INSERT OR REPLACE INTO entries(key, sum, data) "
+    [ST_QRESTORE] = "INSERT INTO entries(key, sum, data) "
                     "SELECT key, sum, data FROM quarantine WHERE key = ?1",
     [ST_QDELETE] = "DELETE FROM quarantine WHERE key = ?1",
     /* Per request of a group commit: prepared once rather than parsed
@@ -782,19 +784,26 @@ static void run_batch(sq *s, wreq **batch, int n)
         wreq *r = batch[i];
         if (r->rc != 0)
             continue;
-        if (use_savepoints)
-            step_done(c->st[ST_SAVEPOINT]);
-        int rc = req_apply(s, c, r);
+        int rc = use_savepoints ? step_done(c->st[ST_SAVEPOINT]) : SQLITE_OK;
+        if (rc != SQLITE_OK)
+            fail(s, c->db, rc, r->dl, "savepoint", &r->err);
+        else
+            rc = req_apply(s, c, r);
+        if (rc == SQLITE_OK && use_savepoints && (rc = step_done(c->st[ST_RELEASE])) != SQLITE_OK)
+            fail(s, c->db, rc, r->dl, "release savepoint", &r->err);
         if (rc == SQLITE_OK) {
-            if (use_savepoints)
-                step_done(c->st[ST_RELEASE]);
             applied++;
             continue;
         }
         r->rc = -1;
-        if (sqlite3_get_autocommit(c->db)) {
-            /* SQLite rolled the whole transaction back (disk full, I/O
-             * error ...): every request applied so far is lost with it. */
+        /* The request's own rows go with its savepoint; if that cannot be
+         * undone cleanly, the whole batch must go. */
+        int undone = use_savepoints && !sqlite3_get_autocommit(c->db) &&
+                     step_done(c->st[ST_ROLLBACK_TO]) == SQLITE_OK && step_done(c->st[ST_RELEASE]) == SQLITE_OK;
+        if (!undone) {
+            /* A batch of one, or SQLite rolled the whole transaction back
+             * (disk full, I/O error ...), or the savepoint could not be
+             * undone: the whole batch fails with this error. */
             for (int j = 0; j < i; j++)
                 if (batch[j]->rc == 0)
                     req_fail(batch[j], &r->err);
@@ -803,10 +812,6 @@ static void run_batch(sq *s, wreq **batch, int n)
                 if (batch[j]->rc == 0)
                     req_fail(batch[j], &r->err);
             break;
-        }
-        if (use_savepoints) {
-            step_done(c->st[ST_ROLLBACK_TO]);
-            step_done(c->st[ST_RELEASE]);
         }
     }
     spool_error err;
@@ -920,8 +925,8 @@ static int sq_load(void *st, const spool_id *id, void **data, size_t *len, const
         uint32_t stored = (uint32_t)sqlite3_column_int64(sel, 0);
         const void *blob = sqlite3_column_blob(sel, 1);
         size_t n = (size_t)sqlite3_column_bytes(sel, 1);
-        uint32_t sum = entry_sum(key, SPOOL_ID_BYTES, blob, n);
-        if (blob == NULL && n > 0) {
+        uint32_t sum = blob == NULL && n > 0 ? 0 : entry_sum(key, SPOOL_ID_BYTES, blob, n);
+        if (blob == NULL && n > 0) { /* out of memory inside SQLite */
             ret = fail(s, c->db, sqlite3_errcode(c->db), dl, "load", err);
         } else if (sum != stored) {
             spool_id_format(id, text);
@@ -1133,7 +1138,14 @@ static int sq_quarantine(void *st, const spool_id *id, const char *reason, const
     sqlite3_bind_double(ins, 3, (double)spool_id_now_unix_100ns() / 1e7);
     int rc = step_done(ins), ok = 1;
     sqlite3_clear_bindings(ins);
-    if (rc != SQLITE_OK) {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        char text[SPOOL_ID_TEXT + 1];
+        spool_id_format(id, text);
+        ok = 0;
+        spool_error_set(err, SPOOL_MISUSE,
+                        "cannot quarantine %s: an entry with this id is already in quarantine "
+                        "(restore or inspect it first); both are kept", text);
+    } else if (rc != SQLITE_OK) {
         ok = 0;
         fail(s, c->db, rc, dl, "quarantine", err);
     } else if (sqlite3_changes(c->db) == 0) {
@@ -1162,7 +1174,14 @@ static int sq_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     sqlite3_stmt *ins = c->st[ST_QRESTORE], *del = c->st[ST_QDELETE];
     sqlite3_bind_blob(ins, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
     int rc = step_done(ins), ok = 1;
-    if (rc != SQLITE_OK) {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        char text[SPOOL_ID_TEXT + 1];
+        spool_id_format(id, text);
+        ok = 0;
+        spool_error_set(err, SPOOL_MISUSE,
+                        "cannot restore %s: a live entry with this id exists (remove it first); "
+                        "both are kept", text);
+    } else if (rc != SQLITE_OK) {
         ok = 0;
         fail(s, c->db, rc, dl, "restore", err);
     } else if (sqlite3_changes(c->db) == 0) {

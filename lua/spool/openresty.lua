@@ -96,50 +96,61 @@ end
 -- Called by ngx.run_worker_thread in a thread pool's own Lua state; only
 -- strings, numbers, booleans and nil cross between the states.
 
--- thread_call(op, name, ...) -> true, results... | false, kind, message, deadline
+-- thread_call(op, name, ...) -> true, summary
+--   | false, kind, message, deadline, ambiguous, code, errno
+-- A misuse raised in the thread comes back as kind "misuse" and is
+-- raised again in the worker.
 function _M.thread_call(op, name, a, b, c, d)
     local s, err = spool.get(name)
     if not s then
         return false, err.kind, err.message
     end
-    local r
+    local ok, r
     if op == "store" then
-        r, err = s:store(a, b, { force_sync = c or false, timeout = d })
+        ok, r, err = pcall(s.store, s, a, b, { force_sync = c or false, timeout = d })
     elseif op == "compact" or op == "cleanup" then
-        r, err = s[op](s)
-        if r then
+        ok, r, err = pcall(s[op], s)
+        if ok and r then
             local parts = {}
             for k, v in pairs(r) do parts[#parts + 1] = k .. "=" .. tostring(v) end
             return true, table.concat(parts, " ")
         end
     else
-        return false, "internal", "unknown thread operation " .. tostring(op)
+        return false, "misuse", "unknown thread operation " .. tostring(op)
+    end
+    if not ok then
+        return false, "misuse", tostring(r)
     end
     if r then
         return true
     end
-    return false, err.kind, err.message, err.deadline
+    return false, err.kind, err.message, err.deadline, err.ambiguous, err.code, err.errno
 end
 
 -- ---------------------------------------------------- the worker side
 
-local function rebuild_error(kind, message, deadline)
-    return spool.errors.new(kind or "internal", { message = message, deadline = deadline })
+-- The spool.Error a thread described with plain values.
+local function rebuild_error(kind, message, deadline, ambiguous, code, errno)
+    return spool.errors.new(kind or "internal", { message = message, deadline = deadline,
+        ambiguous = ambiguous, code = code, errno = errno })
 end
 
 -- Runs op in the thread pool.  Returns true | nil, err.
 local function in_thread(op, name, ...)
     local d = dict()
     if d then d:incr("threaded:" .. op, 1, 0) end
-    local ok, done, kind, message, deadline = ngx.run_worker_thread(config.thread_pool, "spool.openresty",
-        "thread_call", op, name, ...)
-    if not ok then -- the thread machinery itself failed
+    local ok, done, kind, message, deadline, ambiguous, code, errno = ngx.run_worker_thread(config.thread_pool,
+        "spool.openresty", "thread_call", op, name, ...)
+    if not ok then -- the thread machinery itself failed (e.g. its queue is full)
         return nil, rebuild_error("internal", "ngx.run_worker_thread: " .. tostring(done))
     end
     if done then
         return true, kind
     end
-    return nil, rebuild_error(kind, message, deadline)
+    if kind == "misuse" then
+        error(message, 3)
+    end
+    return nil, rebuild_error(kind, message, deadline, ambiguous, code, errno)
 end
 
 local function get(name)
