@@ -12,7 +12,9 @@ if lua ~= "luajit" then return end
 -- nginx and curl run without the sanitizer runtime that `make asan`
 -- preloads into the interpreter (nginx hangs with it), and curl gives up
 -- after a few seconds instead of hanging the suite.
-local clean_env = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS "
+-- LUA_PATH and LUA_CPATH go too: nginx's ";;" would take the test run's
+-- paths (under `make asan`, a sanitizer build nginx cannot load).
+local clean_env = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LUA_PATH -u LUA_CPATH "
 
 local function capture(cmd)
   cmd = cmd:gsub("curl %-s", "curl --max-time 20 -s")
@@ -32,6 +34,8 @@ describe("OpenResty service (policy-examples/openresty)", function()
     assert(have("nginx") and helper.exists("/usr/lib/nginx/modules/ngx_http_lua_module.so"),
       "nginx with the Lua module is not installed: run tools/install-deps")
     assert(have("curl"), "curl is not installed: run tools/install-deps")
+    -- The service loads build/luajit, whichever build this run tests.
+    assert(helper.execute(clean_env .. "make -s LUA=luajit all >/dev/null"), "cannot build the LuaJIT module")
     prefix = os.tmpname()
     os.remove(prefix)
     assert(helper.execute("mkdir -p -m 755 " .. prefix))

@@ -14,6 +14,10 @@ start)
   prefix=${3:-/tmp/spool-openresty}
   spool_dir=${4:-$prefix/spool}
   pool=${THREAD_POOL-spool}
+  if [ ! -f "$repo/build/luajit/spool/core.so" ]; then
+    echo "$repo/build/luajit/spool/core.so is missing: run make first" >&2
+    exit 1
+  fi
   mkdir -p "$prefix/logs" "$prefix/conf" "$spool_dir"
   # Started as root, nginx runs its workers as an unprivileged user, which
   # must own the spools; otherwise the workers run as the caller.
