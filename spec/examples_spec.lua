@@ -7,7 +7,11 @@ local root = io.popen("pwd"):read("*l")
 
 -- Runs an example from /; returns its output and whether it succeeded.
 local function run(name)
-  local p = io.popen(("cd / && %s %s/policy-examples/%s.lua 2>&1; echo \"exit=$?\""):format(lua, root, name))
+  -- The module this run tests (under make asan, a sanitizer build), by
+  -- an absolute path: the example runs from /.
+  local cpath = os.getenv("SPOOL_TEST_CPATH")
+  local env = cpath and ("LUA_CPATH=" .. helper.shell_quote(cpath .. ";;") .. " ") or ""
+  local p = io.popen(("cd / && %s%s %s/policy-examples/%s.lua 2>&1; echo \"exit=$?\""):format(env, lua, root, name))
   local out = p:read("*a")
   p:close()
   local code = tonumber(out:match("exit=(%d+)%s*$"))
