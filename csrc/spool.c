@@ -382,13 +382,11 @@ int spool_store(spool *s, const spool_id *id, const void *data, size_t len,
     return spool_store_many(s, &item, 1, opts, err);
 }
 
-int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_error *err)
+int spool_load_with(spool *s, const spool_id *id, spool_blob_fn fn, void *ud, spool_error *err)
 {
     spool_error ignored;
     if (err == NULL) /* spool.h: callers may pass NULL */
         err = &ignored;
-    *data = NULL;
-    *len = 0;
     if (enter(s, err) != 0)
         return -1;
     int rc;
@@ -397,7 +395,7 @@ int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_err
     if (limit_acquire(&s->loads, dl.at) != 0) {
         rc = spool_deadline_error(&dl, err);
     } else {
-        rc = s->be->load(s->st, id, data, len, &dl, err);
+        rc = s->be->load(s->st, id, fn, ud, &dl, err);
         limit_release(&s->loads);
     }
     if (rc == 0)
@@ -405,6 +403,37 @@ int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_err
     account(s, rc, err);
     leave(s);
     return rc;
+}
+
+typedef struct copy_out {
+    void *data;
+    size_t len;
+} copy_out;
+
+/* spool_load's consumer: a malloc'd copy. */
+static int copy_blob(void *ud, const void *data, size_t len)
+{
+    copy_out *o = ud;
+    if ((o->data = malloc(len ? len : 1)) == NULL)
+        return -1;
+    if (len > 0)
+        memcpy(o->data, data, len);
+    o->len = len;
+    return 0;
+}
+
+int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_error *err)
+{
+    copy_out o = {NULL, 0};
+    *data = NULL;
+    *len = 0;
+    if (spool_load_with(s, id, copy_blob, &o, err) != 0) {
+        free(o.data);
+        return -1;
+    }
+    *data = o.data;
+    *len = o.len;
+    return 0;
 }
 
 int spool_remove_many(spool *s, const spool_id *ids, size_t n, const spool_write_opts *opts,

@@ -158,6 +158,16 @@ int spool_store_many(spool *s, const spool_item *items, size_t n,
  * SPOOL_NOT_FOUND when absent, SPOOL_CORRUPT on a checksum mismatch. */
 int spool_load(spool *s, const spool_id *id, void **data, size_t *len, spool_error *err);
 
+/* Receives a loaded entry's bytes, valid only during the call (they are
+ * SQLite's own buffer: no copy is made).  Returns 0, or -1 when it could
+ * not take them (the load then fails with SPOOL_INTERNAL). */
+typedef int (*spool_blob_fn)(void *ud, const void *data, size_t len);
+
+/* Loads an entry and hands its bytes to fn, once, after the checksum
+ * was verified; errors as spool_load.  No statement or lock is held
+ * when it returns. */
+int spool_load_with(spool *s, const spool_id *id, spool_blob_fn fn, void *ud, spool_error *err);
+
 /* Removes an entry; *removed = 1 when there was one, else 0. */
 int spool_remove(spool *s, const spool_id *id, const spool_write_opts *opts,
                  int *removed, spool_error *err);

@@ -25,7 +25,8 @@ typedef struct spool_backend {
     int (*open)(const spool_params *p, void **state, spool_error *err);
     int (*store)(void *st, const spool_item *items, size_t n, int force_sync,
                  const spool_deadline *dl, spool_error *err);
-    int (*load)(void *st, const spool_id *id, void **data, size_t *len,
+    /* Calls fn with the entry's verified bytes. */
+    int (*load)(void *st, const spool_id *id, spool_blob_fn fn, void *ud,
                 const spool_deadline *dl, spool_error *err);
     int (*remove)(void *st, const spool_id *ids, size_t n, const spool_deadline *dl,
                   size_t *removed, spool_error *err);

@@ -589,18 +589,29 @@ static int l_spool_store(lua_State *L)
     return 1;
 }
 
-/* A malloc'd buffer owned by a userdata, so that a raise while it is
- * copied into a Lua string (out of memory) cannot leak it. */
-typedef struct lbuffer {
-    void *p;
-} lbuffer;
+/* Pushes the loaded bytes as a Lua string, straight from SQLite's
+ * buffer.  lua_pushlstring can raise (out of memory) and a raise must not
+ * jump over the statement the bytes belong to: it runs under lua_pcall,
+ * and the error is raised again once the load has released everything. */
+typedef struct blob_args {
+    const void *data;
+    size_t len;
+} blob_args;
 
-static int l_buffer_gc(lua_State *L)
+static int push_blob(lua_State *L)
 {
-    lbuffer *b = lua_touserdata(L, 1);
-    spool_free(b->p);
-    b->p = NULL;
-    return 0;
+    blob_args *a = lua_touserdata(L, 1);
+    lua_pushlstring(L, a->data, a->len);
+    return 1;
+}
+
+static int blob_to_lua(void *ud, const void *data, size_t len)
+{
+    lua_State *L = ud;
+    blob_args a = {data, len};
+    lua_pushcfunction(L, push_blob);
+    lua_pushlightuserdata(L, &a);
+    return lua_pcall(L, 1, 1, 0) == 0 ? 0 : -1; /* the string, or the error */
 }
 
 static int l_spool_load(lua_State *L)
@@ -608,16 +619,13 @@ static int l_spool_load(lua_State *L)
     lspool *h = check_spool(L);
     spool_id id = check_id(L, 2);
     spool_error err;
-    size_t len;
-    lbuffer *b = spool_lua_newuserdata(L, sizeof *b);
-    b->p = NULL;
-    luaL_getmetatable(L, "spool.Buffer");
-    lua_setmetatable(L, -2);
-    if (spool_load(h->s, &id, &b->p, &len, &err) != 0)
+    luaL_checkstack(L, 4, "spool.load");
+    int top = lua_gettop(L);
+    if (spool_load_with(h->s, &id, blob_to_lua, L, &err) != 0) {
+        if (lua_gettop(L) > top) /* push_blob raised: raise it again, now */
+            return lua_error(L);
         return fail(L, &err);
-    lua_pushlstring(L, b->p, len);
-    spool_free(b->p);
-    b->p = NULL;
+    }
     return 1;
 }
 
@@ -1160,12 +1168,10 @@ int luaopen_spool_core(lua_State *L)
         {"__gc", l_spool_gc}, {"__close", l_spool_shutdown}, {"__tostring", l_spool_tostring}, {NULL, NULL}};
     static const luaL_Reg cursor_meta[] = {{"__gc", l_cursor_gc}, {"__close", l_cursor_gc}, {NULL, NULL}};
     static const luaL_Reg error_meta[] = {{"__tostring", l_error_tostring}, {NULL, NULL}};
-    static const luaL_Reg buffer_meta[] = {{"__gc", l_buffer_gc}, {NULL, NULL}};
     new_class(L, ID_MT, id_meta, id_methods);
     new_class(L, SPOOL_MT, spool_meta, spool_methods);
     new_class(L, CURSOR_MT, cursor_meta, NULL);
     new_class(L, ERROR_MT, error_meta, NULL);
-    new_class(L, "spool.Buffer", buffer_meta, NULL);
 
     spool_lua_newlib(L, core_funcs);
     spool_lua_newlib(L, id_funcs);

@@ -908,7 +908,7 @@ static int sq_remove(void *st, const spool_id *ids, size_t n, const spool_deadli
     return 0;
 }
 
-static int sq_load(void *st, const spool_id *id, void **data, size_t *len, const spool_deadline *dl,
+static int sq_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, const spool_deadline *dl,
                    spool_error *err)
 {
     sq *s = st;
@@ -933,12 +933,8 @@ static int sq_load(void *st, const spool_id *id, void **data, size_t *len, const
             ret = spool_error_set(err, SPOOL_CORRUPT,
                                   "entry %s failed its checksum (stored %08x, computed %08x) in %s", text,
                                   stored, sum, s->db_path);
-        } else if ((*data = malloc(n ? n : 1)) == NULL) {
-            ret = spool_error_set(err, SPOOL_INTERNAL, "out of memory loading %zu bytes", n);
-        } else {
-            if (n > 0) /* SQLite gives NULL for an empty blob */
-                memcpy(*data, blob, n);
-            *len = n;
+        } else if (fn(ud, blob ? blob : "", n) != 0) { /* SQLite gives NULL for an empty blob */
+            ret = spool_error_set(err, SPOOL_INTERNAL, "out of memory taking a loaded entry of %zu bytes", n);
         }
     } else if (rc == SQLITE_DONE) {
         spool_id_format(id, text);
