@@ -111,9 +111,7 @@ function _M.thread_call(op, name, a, b, c, d)
     elseif op == "compact" or op == "cleanup" then
         ok, r, err = pcall(s[op], s)
         if ok and r then
-            local parts = {}
-            for k, v in pairs(r) do parts[#parts + 1] = k .. "=" .. tostring(v) end
-            return true, table.concat(parts, " ")
+            return true, _M.summary(r)
         end
     else
         return false, "misuse", "unknown thread operation " .. tostring(op)
@@ -202,23 +200,30 @@ function _M.remove(name, id)
     return timed("remove", s.remove, s, id)
 end
 
--- compact(name), cleanup(name) -> summary string | nil, err: in the
--- thread pool when configured.
-function _M.compact(name)
-    if config.thread_pool and config.threaded.compact then
-        return in_thread("compact", name)
+-- "k=v k=v" of a compact/cleanup stats table: the form that crosses
+-- from a worker thread's Lua state.
+local function summary(stats)
+    local parts = {}
+    for k, v in pairs(stats) do parts[#parts + 1] = k .. "=" .. tostring(v) end
+    table.sort(parts)
+    return table.concat(parts, " ")
+end
+_M.summary = summary
+
+-- Runs compact or cleanup, in the thread pool when configured.
+local function maintenance(op, name)
+    if config.thread_pool and config.threaded[op] then
+        return in_thread(op, name)
     end
-    local r, err = get(name):compact()
-    return r and "done" or nil, err
+    local s = get(name)
+    local r, err = s[op](s)
+    if not r then return nil, err end
+    return summary(r)
 end
 
-function _M.cleanup(name)
-    if config.thread_pool and config.threaded.cleanup then
-        return in_thread("cleanup", name)
-    end
-    local r, err = get(name):cleanup()
-    return r and "done" or nil, err
-end
+-- compact(name), cleanup(name) -> summary string | nil, err.
+function _M.compact(name) return maintenance("compact", name) end
+function _M.cleanup(name) return maintenance("cleanup", name) end
 
 -- health(name) -> nil (healthy) | reason.  Cheap.
 function _M.unhealthy_reason(name)
