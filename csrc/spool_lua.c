@@ -605,6 +605,7 @@ static int push_blob(lua_State *L)
     return 1;
 }
 
+#ifdef LUA_GCISRUNNING
 static int blob_to_lua(void *ud, const void *data, size_t len)
 {
     lua_State *L = ud;
@@ -613,7 +614,17 @@ static int blob_to_lua(void *ud, const void *data, size_t len)
     lua_pushlightuserdata(L, &a);
     return lua_pcall(L, 1, 1, 0) == 0 ? 0 : -1; /* the string, or the error */
 }
+#endif
 
+/* load(id) -> bytes | nil, err.
+ *
+ * While the bytes are handed over the core holds the spool's life lock,
+ * a reader connection and a load slot, so no Lua code may run then: a
+ * finalizer that shut the spool down would wait for that lock forever.
+ * Where the collector can be paused and resumed exactly as it was (LuaJIT,
+ * 5.2+), it is paused while the string is made straight from SQLite's
+ * buffer; PUC Lua 5.1 cannot tell whether a user stopped it, so there the
+ * bytes are copied out first and the string is made once nothing is held. */
 static int l_spool_load(lua_State *L)
 {
     lspool *h = check_spool(L);
@@ -621,12 +632,32 @@ static int l_spool_load(lua_State *L)
     spool_error err;
     luaL_checkstack(L, 4, "spool.load");
     int top = lua_gettop(L);
-    if (spool_load_with(h->s, &id, blob_to_lua, L, &err) != 0) {
+#ifdef LUA_GCISRUNNING
+    int collecting = lua_gc(L, LUA_GCISRUNNING, 0);
+    if (collecting)
+        lua_gc(L, LUA_GCSTOP, 0);
+    int rc = spool_load_with(h->s, &id, blob_to_lua, L, &err);
+    if (collecting)
+        lua_gc(L, LUA_GCRESTART, 0);
+    if (rc != 0) {
         if (lua_gettop(L) > top) /* push_blob raised: raise it again, now */
             return lua_error(L);
         return fail(L, &err);
     }
     return 1;
+#else
+    void *data;
+    size_t len;
+    if (spool_load(h->s, &id, &data, &len, &err) != 0)
+        return fail(L, &err);
+    blob_args a = {data, len};
+    lua_pushcfunction(L, push_blob);
+    lua_pushlightuserdata(L, &a);
+    int rc = lua_pcall(L, 1, 1, 0);
+    spool_free(data);
+    (void)top;
+    return rc == 0 ? 1 : lua_error(L);
+#endif
 }
 
 static int l_spool_remove(lua_State *L)
