@@ -242,7 +242,7 @@ static int enter(spool *s, spool_error *err)
     if (spool_fork_generation() != s->fork_gen)
         return spool_error_set(err, SPOOL_CLOSED,
                                "spool %s was opened by process %ld and cannot be used after fork() "
-                               "in process %ld: open it in the child",
+                               "in process %ld",
                                s->path, (long)s->pid, (long)getpid());
     pthread_rwlock_rdlock(&s->life);
     if (atomic_load(&s->closed)) {
@@ -314,6 +314,7 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
         free(s);
         return -1;
     }
+    s->params.name = NULL; /* the caller's string: the backend recorded it */
     s->pid = getpid();
     s->fork_gen = spool_fork_generation();
     pthread_rwlock_init(&s->life, NULL);
@@ -684,11 +685,31 @@ int spool_advise_low_memory(spool *s, int64_t *released, spool_error *err)
     return rc;
 }
 
+/* Whether s was opened by an ancestor of this process (inherited across
+ * fork()): unusable here, whatever its state in the parent. */
+static int inherited(spool *s)
+{
+    return spool_fork_generation() != s->fork_gen;
+}
+
 const char *spool_unhealthy_reason(spool *s)
 {
-    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed) || inherited(s))
         return SPOOL_UNHEALTHY_REASON;
     return spool_gate_reason(&s->gate);
+}
+
+const char *spool_closed_reason(spool *s, char *buf, size_t size)
+{
+    if (inherited(s))
+        snprintf(buf, size,
+                 "spool %s was opened by process %ld and cannot be used after fork() in process %ld",
+                 s->path, (long)s->pid, (long)getpid());
+    else if (atomic_load(&s->closed))
+        snprintf(buf, size, "spool %s is shut down", s->path);
+    else
+        return NULL;
+    return buf;
 }
 
 int spool_get_health(spool *s, spool_health *h, spool_error *err)
@@ -739,7 +760,7 @@ const char *spool_get_path(spool *s)
 
 int spool_is_closed(spool *s)
 {
-    return atomic_load(&s->closed);
+    return atomic_load(&s->closed) || inherited(s);
 }
 
 int spool_shutdown(spool *s, spool_error *err)

@@ -50,6 +50,10 @@ typedef struct spool_sqlite_params {
 typedef struct spool_params {
     const char *path;                 /* directory; created if missing */
     const char *kind;                 /* "SQLite" (default when NULL) */
+    const char *name;                 /* the registry name (spool_define), else NULL;
+                                       * recorded in the spool at first define */
+    int group_access;                 /* 1: new files 0640 and directories 0750
+                                       * (default 0: 0600 and 0700) */
     int flush;                        /* 1: every commit durable against power loss */
     spool_threshold min_free_space;   /* default 10% */
     spool_threshold min_free_inodes;  /* default 10% */
@@ -216,8 +220,8 @@ int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err);
 /* Releases caches; *released = bytes released (may be negative). */
 int spool_advise_low_memory(spool *s, int64_t *released, spool_error *err);
 
-/* NULL when healthy, else a static, bland reason.  No I/O, no
- * allocation, no lock. */
+/* NULL when healthy, else a static, bland reason (also for a shut-down
+ * or inherited handle).  No I/O, no allocation, no lock. */
 const char *spool_unhealthy_reason(spool *s);
 
 int spool_get_health(spool *s, spool_health *out, spool_error *err);
@@ -246,8 +250,12 @@ int spool_define(const char *name, const spool_params *params, spool **out, spoo
  * caller, or NULL when none is. */
 spool *spool_lookup(const char *name);
 
-/* Whether the handle is shut down. */
+/* Whether the handle is unusable: shut down, or inherited across fork()
+ * (opened by an ancestor of this process). */
 int spool_is_closed(spool *s);
+
+/* Why the handle is unusable, written into buf; NULL when it is open. */
+const char *spool_closed_reason(spool *s, char *buf, size_t size);
 
 /* The directory the spool was opened on (valid while referenced). */
 const char *spool_get_path(spool *s);

@@ -345,11 +345,16 @@ static int l_monotonic(lua_State *L)
 
 /* ------------------------------------------------------------- spools */
 
+/* The open spool.Spool at index 1; raises, naming why, when it is shut
+ * down or was inherited across fork(). */
 static lspool *check_spool(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
-    if (h->s == NULL || spool_is_closed(h->s))
+    char why[SPOOL_ERROR_MESSAGE_MAX];
+    if (h->s == NULL)
         luaL_error(L, "spool %s is shut down", h->path ? h->path : "?");
+    if (spool_closed_reason(h->s, why, sizeof why) != NULL)
+        luaL_error(L, "%s", why);
     return h;
 }
 
@@ -1026,10 +1031,12 @@ static int l_spool_advise_low_memory(lua_State *L)
     return 1;
 }
 
+/* unhealthy_reason() -> nil | reason.  Never raises: a shut-down or
+ * inherited handle is not accepting writes, and says so. */
 static int l_spool_unhealthy_reason(lua_State *L)
 {
-    lspool *h = check_spool(L);
-    const char *r = spool_unhealthy_reason(h->s);
+    lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
+    const char *r = h->s == NULL ? spool_kind_message(SPOOL_UNHEALTHY) : spool_unhealthy_reason(h->s);
     if (r == NULL)
         lua_pushnil(L);
     else
@@ -1037,11 +1044,27 @@ static int l_spool_unhealthy_reason(lua_State *L)
     return 1;
 }
 
+/* health() -> table | nil, err.  On a shut-down or inherited handle it
+ * does not raise: { healthy = false, closed = true, reason = why }. */
 static int l_spool_health(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
     spool_health hl;
     spool_error err;
+    char why[SPOOL_ERROR_MESSAGE_MAX];
+    if (h->s == NULL)
+        snprintf(why, sizeof why, "spool %s is shut down", h->path ? h->path : "?");
+    const char *closed = h->s == NULL ? why : spool_closed_reason(h->s, why, sizeof why);
+    if (closed != NULL) {
+        lua_createtable(L, 0, 3);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "healthy");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "closed");
+        lua_pushstring(L, closed);
+        lua_setfield(L, -2, "reason");
+        return 1;
+    }
     if (spool_get_health(h->s, &hl, &err) != 0)
         return fail(L, &err);
     lua_createtable(L, 0, 12);

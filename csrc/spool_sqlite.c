@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -24,9 +25,20 @@
 
 #include "spool_backend.h"
 #include "spool_checksum.h"
+#include "spool_fork.h"
 
 #define APPLICATION_ID 0x53504f4c /* "SPOL" */
-#define FORMAT_VERSION 1
+/* 1: entries + quarantine; 2: + info (the spool's name).  A version-1
+ * spool is upgraded in place at open. */
+#define FORMAT_VERSION 2
+/* Every connection: no symlink in the database's name, extended codes. */
+#define OPEN_FLAGS (SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW)
+/* SQLite's lock bytes in the database file (os_unix.c): a write lock on
+ * the shared range is an EXCLUSIVE lock, which in WAL mode only
+ * locking_mode=EXCLUSIVE holds for long. */
+#define LOCK_PENDING_BYTE 0x40000000
+#define LOCK_SHARED_FIRST (LOCK_PENDING_BYTE + 2)
+#define LOCK_SHARED_SIZE 510
 #define DB_NAME "spool.db"
 
 enum {
@@ -75,6 +87,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 };
 
+static const char info_sql[] =
+    "CREATE TABLE IF NOT EXISTS info("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL) WITHOUT ROWID;";
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS entries("
     " rowid INTEGER PRIMARY KEY,"
@@ -99,6 +116,8 @@ typedef struct sq {
     char *dir, *db_path, *wal_path;
     char *vfs; /* NULL: SQLite's default */
     spool_params p;
+    int64_t max_entry; /* bytes: SQLite's length limit less the row's own */
+    int registered;    /* in open_files */
     int sync_full; /* flush=true */
     pthread_mutex_t write_lock;
     conn *writer;
@@ -247,6 +266,17 @@ static void conn_close(conn *c)
     free(c);
 }
 
+/* What every connection gets before it reads anything: the schema is
+ * never trusted to run functions, and the connection cannot be made to
+ * corrupt its own file (SQLite's defensive mode).  Returns the code. */
+static int harden(sqlite3 *db)
+{
+    int rc = sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    return rc == SQLITE_OK ? exec(db, "PRAGMA trusted_schema=OFF") : rc;
+}
+
 /* Applies the per-connection settings. */
 static int conn_configure(sq *s, conn *c)
 {
@@ -261,6 +291,8 @@ static int conn_configure(sq *s, conn *c)
              t->wal_autocheckpoint < 0 ? 0 : t->wal_autocheckpoint > 0 ? t->wal_autocheckpoint : 1000);
     if ((rc = exec(c->db, sql)) != SQLITE_OK)
         return rc;
+    if ((rc = harden(c->db)) != SQLITE_OK)
+        return rc;
     if (t->exclusive && (rc = exec(c->db, "PRAGMA locking_mode=EXCLUSIVE")) != SQLITE_OK)
         return rc;
     return SQLITE_OK;
@@ -273,8 +305,7 @@ static int conn_open(sq *s, conn **out, const spool_deadline *dl, spool_error *e
     conn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", s->db_path);
-    int rc = sqlite3_open_v2(s->db_path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, s->vfs);
+    int rc = sqlite3_open_v2(s->db_path, &c->db, SQLITE_OPEN_READWRITE | OPEN_FLAGS, s->vfs);
     if (rc != SQLITE_OK) {
         fail(s, c->db, rc, NULL, "open", err);
         conn_close(c);
@@ -301,21 +332,99 @@ static int conn_open(sq *s, conn **out, const spool_deadline *dl, spool_error *e
     return 0;
 }
 
+static int schema_text(sqlite3 *db, char **out);
+
+/* The schema a spool of `version` holds, as one line per object
+ * ("type name table sql"), sorted: read from a reference database made
+ * in memory, so that it is exactly what SQLite stores for our SQL.
+ * Returns a malloc'd string, or NULL when out of memory. */
+static char *expected_schema(int version)
+{
+    sqlite3 *db = NULL;
+    char *out = NULL;
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+        exec(db, schema_sql) == SQLITE_OK && (version < 2 || exec(db, info_sql) == SQLITE_OK))
+        schema_text(db, &out);
+    sqlite3_close_v2(db);
+    return out;
+}
+
+/* Reads db's schema as expected_schema writes it.  Returns the code. */
+static int schema_text(sqlite3 *db, char **out)
+{
+    sqlite3_stmt *q;
+    *out = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT group_concat(line, char(10)) FROM (SELECT type || ' ' || name || ' ' || "
+                                "tbl_name || ' ' || coalesce(sql, '') AS line FROM sqlite_schema ORDER BY 1)",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(q, 0);
+        *out = strdup(t ? t : "");
+        rc = *out ? SQLITE_OK : SQLITE_NOMEM;
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Compares db's schema with exactly the objects of `version`.  Returns
+ * SQLITE_OK with *why = "" when it matches, or with *why naming the
+ * first object that differs; another code when it could not read it. */
+static int schema_check(sqlite3 *db, int version, char *why, size_t size)
+{
+    char *have = NULL, *want = expected_schema(version);
+    int rc = want ? schema_text(db, &have) : SQLITE_NOMEM;
+    why[0] = '\0';
+    if (rc == SQLITE_OK && strcmp(have, want) != 0) {
+        /* Name one line of the difference: an extra object first. */
+        const char *line = NULL, *what = "unexpected";
+        size_t len = 0;
+        for (int pass = 0; pass < 2 && line == NULL; pass++) {
+            const char *a = pass == 0 ? have : want, *b = pass == 0 ? want : have;
+            for (const char *p = a; *p; p += len + (p[len] == '\n')) {
+                len = strcspn(p, "\n");
+                int found = 0;
+                for (const char *q = b; *q; q += strcspn(q, "\n") + (q[strcspn(q, "\n")] == '\n'))
+                    if (strcspn(q, "\n") == len && memcmp(p, q, len) == 0)
+                        found = 1;
+                if (!found) {
+                    line = p;
+                    what = pass == 0 ? "an unexpected object" : "a missing object";
+                    break;
+                }
+            }
+        }
+        if (line == NULL) /* same lines, differently repeated */
+            snprintf(why, size, "the schema differs from a spool's");
+        else
+            snprintf(why, size, "the schema differs from a spool's: %s: %.*s", what,
+                     (int)(len > 200 ? 200 : len), line);
+    }
+    free(have);
+    free(want);
+    return rc;
+}
+
 /* Checks that an existing file is a spool of a format this build reads,
- * without writing to it.  *fresh = 1 for an empty database.  Returns 0
- * or -1 with err set. */
-static int check_identity(sq *s, int *fresh, spool_error *err)
+ * with exactly a spool's schema, without writing to it.  *fresh = 1 for
+ * an empty database; *version = its format.  Returns 0 or -1 with err. */
+static int check_identity(sq *s, int *fresh, int64_t *version, spool_error *err)
 {
     sqlite3 *db = NULL;
     int64_t app = 0, ver = 0, tables = 0;
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     conn tmp = {.dl = &dl};
-    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, s->vfs);
+    char why[320] = "";
+    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | OPEN_FLAGS, s->vfs);
+    if (rc == SQLITE_OK)
+        rc = harden(db);
     if (rc == SQLITE_OK) {
         tmp.db = db;
         sqlite3_busy_handler(db, busy_handler, &tmp);
-        /* One read transaction for the three reads: another process may
-         * be creating the schema right now, and a mix of before and after
+        /* One read transaction for every read: another process may be
+         * creating the schema right now, and a mix of before and after
          * would look like a foreign file. */
         rc = exec(db, "BEGIN");
     }
@@ -325,6 +434,8 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
         rc = query_int(db, "PRAGMA user_version", &ver);
     if (rc == SQLITE_OK)
         rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &tables);
+    if (rc == SQLITE_OK && app == APPLICATION_ID && ver >= 1 && ver <= FORMAT_VERSION)
+        rc = schema_check(db, (int)ver, why, sizeof why);
     if (db != NULL && !sqlite3_get_autocommit(db))
         exec(db, "COMMIT");
     if (rc != SQLITE_OK) {
@@ -338,6 +449,7 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
     }
     sqlite3_close_v2(db);
     *fresh = app == 0 && ver == 0 && tables == 0;
+    *version = ver;
     if (*fresh)
         return 0;
     if (app != APPLICATION_ID)
@@ -348,6 +460,11 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
         return spool_error_set(err, SPOOL_CORRUPT,
                                "%s has spool format %lld, newer than this build reads (%d); left untouched",
                                s->db_path, (long long)ver, FORMAT_VERSION);
+    if (ver < 1)
+        return spool_error_set(err, SPOOL_CORRUPT, "%s has no spool format version (user_version %lld); left untouched",
+                               s->db_path, (long long)ver);
+    if (why[0] != '\0')
+        return spool_error_set(err, SPOOL_CORRUPT, "%s: %s; refused and left untouched", s->db_path, why);
     return 0;
 }
 
@@ -357,13 +474,13 @@ static int check_identity(sq *s, int *fresh, spool_error *err)
  * under a write lock, with IF NOT EXISTS.  Returns 0 or -1. */
 static int create_schema(sq *s, spool_error *err)
 {
-    char sql[640];
+    char sql[768];
     sqlite3 *db = NULL;
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     conn tmp = {.dl = &dl};
-    int rc = sqlite3_open_v2(s->db_path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                                 SQLITE_OPEN_EXRESCODE, s->vfs);
+    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READWRITE | OPEN_FLAGS, s->vfs);
+    if (rc == SQLITE_OK)
+        rc = harden(db);
     if (rc == SQLITE_OK) {
         tmp.db = db;
         sqlite3_busy_handler(db, busy_handler, &tmp);
@@ -382,8 +499,8 @@ static int create_schema(sq *s, spool_error *err)
     if (rc == SQLITE_OK)
         rc = exec(db, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK) {
-        snprintf(sql, sizeof sql, "%s PRAGMA application_id=%d; PRAGMA user_version=%d;", schema_sql,
-                 APPLICATION_ID, FORMAT_VERSION);
+        snprintf(sql, sizeof sql, "%s %s PRAGMA application_id=%d; PRAGMA user_version=%d;", schema_sql,
+                 info_sql, APPLICATION_ID, FORMAT_VERSION);
         rc = exec(db, sql);
         if (rc == SQLITE_OK)
             rc = exec(db, "COMMIT");
@@ -395,7 +512,9 @@ static int create_schema(sq *s, spool_error *err)
     return ret;
 }
 
-static int mkdir_p(const char *path)
+/* Creates path and its missing parents with `mode`.  Returns 0 or -1
+ * with errno. */
+static int mkdir_p(const char *path, mode_t mode)
 {
     char *tmp = strdup(path);
     if (tmp == NULL)
@@ -404,19 +523,191 @@ static int mkdir_p(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, 0750) != 0 && errno != EEXIST) {
+        if (mkdir(tmp, mode) != 0 && errno != EEXIST) {
             free(tmp);
             return -1;
         }
         *p = '/';
     }
-    int rc = mkdir(tmp, 0750) != 0 && errno != EEXIST ? -1 : 0;
+    int rc = mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
     free(tmp);
     return rc;
 }
 
+/* ------------------------------------------------- files of this process
+ *
+ * SQLite keeps its POSIX-lock bookkeeping per process, keyed by file, and
+ * a forked child inherits it: a connection the child opens on a file its
+ * parent had open holds no real lock, so the parent's close can
+ * checkpoint and delete the WAL under the child's feet.  Every database
+ * this process has open is listed here with the fork generation that
+ * opened it; a child refuses a file that an ancestor had open.  The list
+ * also answers an exclusive lock held within this process at once (POSIX
+ * locks cannot tell a process about its own). */
+typedef struct open_file {
+    dev_t dev;
+    ino_t ino;
+    unsigned gen;
+    int exclusive;
+    const sq *owner;
+    struct open_file *next;
+} open_file;
+
+static open_file *open_files;
+static pthread_mutex_t open_files_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Why (dev, ino) cannot be opened now by this process, or NULL: 'F' a
+ * handle inherited from a parent, 'X' one holding it exclusively, 'x' the
+ * caller wants it exclusively and a handle has it.  Lock held. */
+static const open_file *open_file_conflict(dev_t dev, ino_t ino, int exclusive, char *why)
+{
+    unsigned gen = spool_fork_generation();
+    for (const open_file *f = open_files; f != NULL; f = f->next) {
+        if (f->dev != dev || f->ino != ino)
+            continue;
+        *why = f->gen != gen ? 'F' : f->exclusive ? 'X' : exclusive ? 'x' : 0;
+        if (*why)
+            return f;
+    }
+    return NULL;
+}
+
+static void open_file_forget(const sq *s)
+{
+    pthread_mutex_lock(&open_files_lock);
+    for (open_file **f = &open_files; *f != NULL; f = &(*f)->next) {
+        if ((*f)->owner == s) {
+            open_file *dead = *f;
+            *f = dead->next;
+            free(dead);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&open_files_lock);
+}
+
+/* Whether another process holds `path` with SQLite's EXCLUSIVE lock for
+ * longer than a close or a journal-mode change takes.  Only asked when
+ * this process has no connection on the file: closing the descriptor
+ * used to ask would drop this process's own POSIX locks on it.
+ * Returns the holder's pid, or 0. */
+static pid_t exclusive_holder(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    pid_t holder = 0;
+    if (fd < 0)
+        return 0;
+    for (int tries = 0; tries < 10; tries++) {
+        struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = LOCK_SHARED_FIRST,
+                           .l_len = LOCK_SHARED_SIZE};
+        if (fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type != F_WRLCK) {
+            holder = 0;
+            break;
+        }
+        holder = fl.l_pid;
+        struct timespec ts = {0, 25 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    close(fd);
+    return holder;
+}
+
+/* lstat()s a file of the spool: *exists = 0 when absent; a symlink or
+ * anything but a regular file is refused.  Returns 0 or -1 with err. */
+static int check_regular(const char *path, int *exists, struct stat *st, spool_error *err)
+{
+    *exists = 0;
+    if (lstat(path, st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        int e = errno;
+        spool_error_set(err, SPOOL_IO, "open: cannot inspect %s: %s", path, strerror(e));
+        err->sys_errno = e;
+        return -1;
+    }
+    *exists = 1;
+    if (S_ISREG(st->st_mode))
+        return 0;
+    return spool_error_set(err, SPOOL_IO, "open: %s is %s, not a regular file: refused (a spool never "
+                           "follows links among its own files)", path,
+                           S_ISLNK(st->st_mode) ? "a symbolic link" : S_ISDIR(st->st_mode) ? "a directory"
+                                                                                            : "a special file");
+}
+
+/* Refuses a file this process cannot both read and write (checked with
+ * the effective ids, as open() does), naming it and the missing right.
+ * Returns 0 or -1 with err. */
+static int check_writable(const char *path, int is_dir, spool_error *err)
+{
+    int need = is_dir ? (W_OK | X_OK) : (R_OK | W_OK);
+    if (faccessat(AT_FDCWD, path, need, AT_EACCESS) == 0)
+        return 0;
+    int e = errno;
+    const char *missing = is_dir ? "write access to the directory (the spool creates its -wal and -shm files there)"
+                                 : faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) != 0 ? "read access" : "write access";
+    spool_error_set(err, SPOOL_IO, "open: %s: this process (uid %ld) has no %s: %s", path, (long)geteuid(),
+                    missing, strerror(e));
+    err->sys_errno = e;
+    return -1;
+}
+
+static int step_done(sqlite3_stmt *st);
+
+/* Upgrades a version-1 spool and records (or checks) the spool's name,
+ * in one write transaction on the writer.  A directory holds one spool:
+ * a name different from the recorded one is refused.  Returns 0 or -1. */
+static int record_identity(sq *s, int64_t version, const spool_deadline *dl, spool_error *err)
+{
+    if (version >= FORMAT_VERSION && s->p.name == NULL)
+        return 0;
+    conn *c = s->writer;
+    c->dl = dl;
+    int rc = exec(c->db, "BEGIN IMMEDIATE"), ok = 1;
+    char sql[160];
+    if (rc == SQLITE_OK && version < 2) {
+        snprintf(sql, sizeof sql, "%s PRAGMA user_version=%d;", info_sql, FORMAT_VERSION);
+        rc = exec(c->db, sql);
+    }
+    if (rc == SQLITE_OK && s->p.name != NULL) {
+        sqlite3_stmt *q;
+        rc = sqlite3_prepare_v2(c->db, "SELECT value FROM info WHERE key = 'name'", -1, &q, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            const char *had = (const char *)sqlite3_column_text(q, 0);
+            if (had == NULL || strcmp(had, s->p.name) != 0) {
+                ok = 0;
+                spool_error_set(err, SPOOL_MISUSE,
+                                "cannot define spool '%s' on %s: that directory holds spool '%s' "
+                                "(a directory holds one spool)", s->p.name, s->dir, had ? had : "?");
+            }
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            sqlite3_finalize(q);
+            q = NULL;
+            rc = sqlite3_prepare_v2(c->db, "INSERT INTO info(key, value) VALUES ('name', ?1)", -1, &q, NULL);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text(q, 1, s->p.name, -1, SQLITE_STATIC);
+            if (rc == SQLITE_OK)
+                rc = step_done(q);
+        }
+        sqlite3_finalize(q);
+    }
+    if (rc == SQLITE_OK && ok)
+        rc = exec(c->db, "COMMIT");
+    int ret = 0;
+    if (rc != SQLITE_OK)
+        ret = fail(s, c->db, rc, dl, "record the spool's identity", err);
+    else if (!ok)
+        ret = -1;
+    if (!sqlite3_get_autocommit(c->db))
+        exec(c->db, "ROLLBACK");
+    c->dl = NULL;
+    return ret;
+}
+
 static void sq_free(sq *s)
 {
+    if (s->registered)
+        open_file_forget(s);
     conn_close(s->writer);
     while (s->idle) {
         conn *c = s->idle;
@@ -434,6 +725,13 @@ static void sq_free(sq *s)
     free(s);
 }
 
+/* Opens (creating if needed) the spool in p->path.  Before SQLite sees a
+ * file: the directory is created 0700 (0750 with group_access) and
+ * resolved, the database, -wal and -shm must be regular files (never
+ * links), readable and writable by this process, not opened by a parent
+ * before fork(), not held exclusively by anyone else; a new database is
+ * created 0600 (0640).  SQLite gives -wal and -shm the database's mode.
+ * Then the file must carry exactly a spool's schema.  Returns 0 or -1. */
 static int sq_open(const spool_params *p, void **state, spool_error *err)
 {
     struct stat stt;
@@ -450,32 +748,120 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
     pthread_condattr_destroy(&ca);
     s->p = *p;
     s->sync_full = p->flush;
-    size_t n = strlen(p->path);
-    s->dir = strdup(p->path);
-    s->db_path = malloc(n + sizeof "/" DB_NAME);
-    s->wal_path = malloc(n + sizeof "/" DB_NAME "-wal");
-    if (s->dir == NULL || s->db_path == NULL || s->wal_path == NULL) {
-        sq_free(s);
-        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
-    }
-    s->p.path = s->dir;
-    if (p->sqlite.vfs != NULL && (s->vfs = strdup(p->sqlite.vfs)) == NULL) {
-        sq_free(s);
-        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
-    }
-    s->p.sqlite.vfs = s->vfs;
-    sprintf(s->db_path, "%s/%s", p->path, DB_NAME);
-    sprintf(s->wal_path, "%s/%s-wal", p->path, DB_NAME);
-    if (mkdir_p(s->dir) != 0 || stat(s->dir, &stt) != 0 || !S_ISDIR(stt.st_mode)) {
+    mode_t dir_mode = p->group_access ? 0750 : 0700, file_mode = p->group_access ? 0640 : 0600;
+    if (mkdir_p(p->path, dir_mode) != 0 || stat(p->path, &stt) != 0 || !S_ISDIR(stt.st_mode)) {
         int e = errno;
-        spool_error_set(err, SPOOL_IO, "path: cannot create or use the directory %s: %s", s->dir,
-                        stat(s->dir, &stt) == 0 && !S_ISDIR(stt.st_mode) ? "not a directory" : strerror(e));
+        spool_error_set(err, SPOOL_IO, "path: cannot create or use the directory %s: %s", p->path,
+                        stat(p->path, &stt) == 0 && !S_ISDIR(stt.st_mode) ? "not a directory" : strerror(e));
         err->sys_errno = e;
         sq_free(s);
         return -1;
     }
+    /* The directory's own links are the operator's choice; resolving
+     * them here leaves SQLite a name whose only link could be the file's
+     * own, which SQLITE_OPEN_NOFOLLOW refuses. */
+    s->dir = realpath(p->path, NULL);
+    size_t n = s->dir ? strlen(s->dir) : 0;
+    s->db_path = malloc(n + sizeof "/" DB_NAME);
+    s->wal_path = malloc(n + sizeof "/" DB_NAME "-wal");
+    char *shm_path = malloc(n + sizeof "/" DB_NAME "-shm");
+    if (s->dir == NULL || s->db_path == NULL || s->wal_path == NULL || shm_path == NULL ||
+        (p->sqlite.vfs != NULL && (s->vfs = strdup(p->sqlite.vfs)) == NULL)) {
+        int e = errno;
+        free(shm_path);
+        sq_free(s);
+        spool_error_set(err, e == ENOMEM ? SPOOL_INTERNAL : SPOOL_IO, "path: cannot resolve %s: %s", p->path,
+                        strerror(e));
+        return -1;
+    }
+    s->p.path = s->dir;
+    s->p.sqlite.vfs = s->vfs;
+    sprintf(s->db_path, "%s/%s", s->dir, DB_NAME);
+    sprintf(s->wal_path, "%s/%s-wal", s->dir, DB_NAME);
+    sprintf(shm_path, "%s/%s-shm", s->dir, DB_NAME);
+    int db_exists, wal_exists, shm_exists;
+    struct stat db_st, other;
+    int bad = check_regular(s->db_path, &db_exists, &db_st, err) != 0 ||
+              check_regular(s->wal_path, &wal_exists, &other, err) != 0 ||
+              check_regular(shm_path, &shm_exists, &other, err) != 0 ||
+              check_writable(s->dir, 1, err) != 0 || (db_exists && check_writable(s->db_path, 0, err) != 0) ||
+              (wal_exists && check_writable(s->wal_path, 0, err) != 0) ||
+              (shm_exists && check_writable(shm_path, 0, err) != 0);
+    free(shm_path);
+    if (bad) {
+        sq_free(s);
+        return -1;
+    }
+    if (!db_exists) {
+        /* Created here, not by SQLite, for its mode and O_NOFOLLOW; a
+         * process racing us to it is fine (EEXIST). */
+        int fd = open(s->db_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode);
+        if (fd < 0 && errno != EEXIST) {
+            int e = errno;
+            spool_error_set(err, SPOOL_IO, "open: cannot create %s: %s", s->db_path, strerror(e));
+            err->sys_errno = e;
+            sq_free(s);
+            return -1;
+        }
+        if (fd >= 0)
+            close(fd);
+        if (check_regular(s->db_path, &db_exists, &db_st, err) != 0 || !db_exists) {
+            if (!db_exists)
+                spool_error_set(err, SPOOL_IO, "open: %s vanished while it was created", s->db_path);
+            sq_free(s);
+            return -1;
+        }
+    }
+    /* The file's identity decides, not its name. */
+    open_file *me = calloc(1, sizeof *me);
+    if (me == NULL) {
+        sq_free(s);
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", s->dir);
+    }
+    char why = 0;
+    pthread_mutex_lock(&open_files_lock);
+    const open_file *f = open_file_conflict(db_st.st_dev, db_st.st_ino, p->sqlite.exclusive, &why);
+    int here = 0;
+    for (const open_file *g = open_files; g != NULL; g = g->next)
+        here |= g->dev == db_st.st_dev && g->ino == db_st.st_ino;
+    if (f == NULL) {
+        me->dev = db_st.st_dev;
+        me->ino = db_st.st_ino;
+        me->gen = spool_fork_generation();
+        me->exclusive = p->sqlite.exclusive;
+        me->owner = s;
+        me->next = open_files;
+        open_files = me;
+        s->registered = 1;
+    }
+    pthread_mutex_unlock(&open_files_lock);
+    if (f != NULL) {
+        free(me);
+        if (why == 'F')
+            spool_error_set(err, SPOOL_MISUSE,
+                            "cannot open %s in process %ld: its parent process had it open when it forked, "
+                            "and SQLite's locks are per process, so this process could not lock it "
+                            "(open spools after fork(), e.g. in init_worker_by_lua, or shut them down before "
+                            "forking)", s->db_path, (long)getpid());
+        else
+            spool_error_set(err, SPOOL_BUSY,
+                            "cannot open %s: %s in this process (sqlite.exclusive takes the file for one handle)",
+                            s->db_path, why == 'X' ? "another handle holds it with an exclusive lock"
+                                                   : "it is open by another handle, so no exclusive lock can be had");
+        sq_free(s);
+        return -1;
+    }
+    pid_t holder = here ? 0 : exclusive_holder(s->db_path);
+    if (holder != 0) {
+        spool_error_set(err, SPOOL_BUSY,
+                        "cannot open %s: process %ld holds it with an exclusive lock (sqlite.exclusive); "
+                        "it must close it first", s->db_path, (long)holder);
+        sq_free(s);
+        return -1;
+    }
     int fresh = 1;
-    if (access(s->db_path, F_OK) == 0 && check_identity(s, &fresh, err) != 0) {
+    int64_t version = FORMAT_VERSION;
+    if (check_identity(s, &fresh, &version, err) != 0) {
         sq_free(s);
         return -1;
     }
@@ -483,11 +869,27 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         sq_free(s);
         return -1;
     }
+    if (fresh)
+        version = FORMAT_VERSION;
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     if (conn_open(s, &s->writer, &dl, err) != 0) {
         sq_free(s);
         return -1;
     }
+    if (sqlite3_db_readonly(s->writer->db, "main") == 1) {
+        spool_error_set(err, SPOOL_IO, "open: %s opened read-only (this process, uid %ld, cannot write it): "
+                        "a spool needs write access", s->db_path, (long)geteuid());
+        err->sys_errno = EACCES;
+        sq_free(s);
+        return -1;
+    }
+    if (record_identity(s, version, &dl, err) != 0) {
+        sq_free(s);
+        return -1;
+    }
+    s->p.name = NULL; /* the caller's string: only needed above */
+    int64_t limit = sqlite3_limit(s->writer->db, SQLITE_LIMIT_LENGTH, -1);
+    s->max_entry = limit - 64; /* the row's key, checksum and header */
     *state = s;
     return 0;
 }
@@ -698,15 +1100,19 @@ static int req_apply(sq *s, conn *c, wreq *r)
                 return SQLITE_TOOBIG;
             }
             spool_id_to_key(&it->id, key);
-            sqlite3_bind_blob(st, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, entry_sum(key, SPOOL_ID_BYTES, it->data, it->len));
-            sqlite3_bind_blob(st, 3, it->len ? it->data : "", (int)it->len, SQLITE_STATIC);
-            rc = step_done(st);
+            rc = sqlite3_bind_blob(st, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 2, entry_sum(key, SPOOL_ID_BYTES, it->data, it->len));
+            if (rc == SQLITE_OK)
+                rc = sqlite3_bind_blob(st, 3, it->len ? it->data : "", (int)it->len, SQLITE_STATIC);
+            if (rc == SQLITE_OK)
+                rc = step_done(st);
             sqlite3_clear_bindings(st);
         } else {
             spool_id_to_key(&r->ids[i], key);
-            sqlite3_bind_blob(st, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
-            rc = step_done(st);
+            rc = sqlite3_bind_blob(st, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+            if (rc == SQLITE_OK)
+                rc = step_done(st);
             if (rc == SQLITE_OK)
                 r->removed += (size_t)sqlite3_changes(c->db);
         }
@@ -894,6 +1300,15 @@ static int submit(sq *s, wreq *r, spool_error *err)
 static int sq_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
                     spool_error *err)
 {
+    sq *s = st;
+    /* Refused before anything is queued: SQLite would answer a NOT NULL
+     * failure (its blob limit) from inside the batch. */
+    for (size_t i = 0; i < n; i++)
+        if (items[i].len > (size_t)s->max_entry)
+            return spool_error_set(err, SPOOL_MISUSE,
+                                   "data: an entry of %zu bytes is larger than the largest a spool holds "
+                                   "(%lld bytes: SQLite's length limit less 64)",
+                                   items[i].len, (long long)s->max_entry);
     wreq r = {.op = REQ_STORE, .items = items, .n = n, .durable = force_sync, .dl = dl};
     return submit(st, &r, err);
 }

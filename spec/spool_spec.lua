@@ -860,7 +860,7 @@ describe("spool", function()
       unhealthy_reason = function(h) return h:unhealthy_reason() end,
     }
     for _, name in ipairs({ "store", "load", "remove", "enumerate", "entries", "compact", "stats",
-      "health", "cleanup", "quarantine", "unhealthy_reason" }) do
+      "cleanup", "quarantine" }) do
       it("makes " .. name .. " raise, naming the spool", function()
         local msg = error_of(function()
           local r = calls[name](s)
@@ -870,6 +870,20 @@ describe("spool", function()
         assert.is_true(contains(msg, dir), msg)
       end)
     end
+
+    -- Health checks answer instead of raising: a service asking whether
+    -- to accept mail must hear "no", not fail.
+    it("makes unhealthy_reason answer the unhealthy reason", function()
+      assert.are.equal("the spool is not accepting writes", calls.unhealthy_reason(s))
+    end)
+
+    it("makes health report a closed, unhealthy spool, naming it", function()
+      local h = calls.health(s)
+      assert.is_false(h.healthy)
+      assert.is_true(h.closed)
+      assert.is_true(contains(h.reason, "is shut down"), h.reason)
+      assert.is_true(contains(h.reason, dir), h.reason)
+    end)
 
     it("is idempotent", function()
       assert.is_true(s:shutdown())

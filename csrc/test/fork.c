@@ -1,0 +1,165 @@
+/*
+ * fork.c: a spool across fork().  SQLite's lock bookkeeping is per
+ * process and a child inherits it, so a child must never open a database
+ * its parent had open at fork time (the parent's close would then delete
+ * the WAL the child writes into); an inherited handle says it is closed;
+ * a registered name is free again in the child; a spool shut down before
+ * the fork opens in the child.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spool.h"
+#include "tap.h"
+
+/* Runs fn in a child; returns its exit status (0 = the child's checks held). */
+static int in_child(int (*fn)(void *), void *arg)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn(arg));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+typedef struct ctx {
+    spool *parent;
+    const char *dir, *other;
+} ctx;
+
+/* The child opens the parent's path afresh: refused with misuse, naming
+ * the fork, and nothing in the directory is touched. */
+static int child_reopens(void *arg)
+{
+    ctx *c = arg;
+    spool_params p;
+    spool_error err;
+    spool *s = NULL;
+    spool_params_init(&p);
+    p.path = c->dir;
+    if (spool_open(&p, &s, &err) == 0) {
+        spool_close(s);
+        return 1;
+    }
+    if (err.kind != SPOOL_MISUSE)
+        return 2;
+    if (strstr(err.message, "fork") == NULL || strstr(err.message, "parent") == NULL)
+        return 3;
+    return 0;
+}
+
+/* The inherited handle reports itself closed and unhealthy. */
+static int child_inherited(void *arg)
+{
+    ctx *c = arg;
+    char why[256];
+    spool_health h;
+    spool_error err;
+    if (!spool_is_closed(c->parent))
+        return 1;
+    if (spool_unhealthy_reason(c->parent) == NULL)
+        return 2;
+    if (spool_closed_reason(c->parent, why, sizeof why) == NULL || strstr(why, "fork") == NULL)
+        return 3;
+    if (spool_get_health(c->parent, &h, &err) != -1 || err.kind != SPOOL_CLOSED)
+        return 4;
+    return 0;
+}
+
+/* The name "data" is free in the child: defining it on another
+ * directory works, and a grandchild cannot reopen that one either. */
+static int grandchild_reopens(void *arg)
+{
+    ctx *c = arg;
+    ctx g = {NULL, c->other, NULL};
+    return child_reopens(&g) == 0 ? 0 : 10;
+}
+
+static int child_redefines(void *arg)
+{
+    ctx *c = arg;
+    spool_params p;
+    spool_error err;
+    spool *s = NULL;
+    spool_params_init(&p);
+    p.path = c->other;
+    if (spool_define("data", &p, &s, &err) != 0) {
+        fprintf(stderr, "child define: %s\n", err.message);
+        return 1;
+    }
+    spool_id id;
+    spool_id_new(&id);
+    if (spool_store(s, &id, "child", 5, NULL, &err) != 0)
+        return 2;
+    int rc = in_child(grandchild_reopens, c);
+    spool_close(s);
+    return rc == 0 ? 0 : 3;
+}
+
+/* After the parent shut its spool down before forking, the child may
+ * open it: nothing of SQLite's survives to be inherited. */
+static int child_opens_closed(void *arg)
+{
+    ctx *c = arg;
+    spool_params p;
+    spool_error err;
+    spool *s = NULL;
+    spool_params_init(&p);
+    p.path = c->dir;
+    if (spool_open(&p, &s, &err) != 0) {
+        fprintf(stderr, "child open: %s\n", err.message);
+        return 1;
+    }
+    spool_id id;
+    spool_id_new(&id);
+    int rc = spool_store(s, &id, "after", 5, NULL, &err);
+    spool_close(s);
+    return rc == 0 ? 0 : 2;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/spool-fork-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 2;
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    spool_params p;
+    spool_error err;
+    spool *s = NULL;
+    spool_params_init(&p);
+    p.path = a;
+    ok(spool_define("data", &p, &s, &err) == 0, "the parent defines 'data' on %s", a);
+    spool_id id;
+    spool_id_new(&id);
+    ok(spool_store(s, &id, "parent", 6, NULL, &err) == 0, "the parent stores");
+    ctx c = {s, a, b};
+    ok(in_child(child_reopens, &c) == 0,
+       "a child opening the database its parent has open gets a misuse error naming the fork");
+    ok(in_child(child_inherited, &c) == 0, "in a child the inherited handle is closed and unhealthy, and says why");
+    ok(in_child(child_redefines, &c) == 0, "a child can define the inherited name on another directory");
+    ok(spool_is_closed(s) == 0 && spool_store(s, &id, "parent", 6, NULL, &err) == 0,
+       "the parent's handle is untouched by its children");
+    spool_close(s);
+    ok(in_child(child_opens_closed, &c) == 0, "a spool shut down before fork() opens in the child");
+    s = NULL;
+    p.path = a;
+    ok(spool_open(&p, &s, &err) == 0, "the parent reopens");
+    void *data = NULL;
+    size_t len = 0;
+    ok(s && spool_load(s, &id, &data, &len, &err) == 0 && len == 6 && memcmp(data, "parent", 6) == 0,
+       "the parent's entry survived");
+    spool_free(data);
+    spool_close(s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 2;
+    return tap_done();
+}
