@@ -97,7 +97,15 @@ static void reserve_take(spool *s)
         return;
     pthread_mutex_lock(&s->reserve_lock);
     if (!atomic_load(&s->reserve_held)) {
-        int fd = open(s->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        /* Never through a link planted in its place, and only a regular
+         * file: its size is set and, on a full disk, cut to zero. */
+        int fd = open(s->reserve_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                      s->params.group_access ? 0640 : 0600);
+        struct stat st;
+        if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+            close(fd);
+            fd = -1;
+        }
         if (fd >= 0) {
             if (posix_fallocate(fd, 0, (off_t)s->params.reserve_bytes) == 0 && fsync(fd) == 0)
                 atomic_store(&s->reserve_held, 1);
@@ -329,7 +337,8 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
         sprintf(s->reserve_path, "%s/reserve", s->path);
         struct stat st;
         /* A reserve left by an earlier run counts if it is whole. */
-        if (stat(s->reserve_path, &st) == 0 && st.st_size >= params->reserve_bytes && params->reserve_bytes > 0)
+        if (lstat(s->reserve_path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= params->reserve_bytes &&
+            params->reserve_bytes > 0)
             atomic_store(&s->reserve_held, 1);
     } else {
         s->params.reserve_bytes = 0;

@@ -403,6 +403,7 @@ static void read_params(lua_State *L, int idx, spool_params *p)
         p->kind = luaL_checkstring(L, -1);
     lua_pop(L, 2);
     p->flush = opt_field_bool(L, idx, "flush", 0);
+    p->group_access = opt_field_bool(L, idx, "group_access", 0);
     read_threshold(L, idx, "min_free_space_percent", "min_free_space_bytes", &p->min_free_space);
     read_threshold(L, idx, "min_free_inodes_percent", "min_free_inodes_count", &p->min_free_inodes);
     p->store_deadline = opt_field_number(L, idx, "store_deadline", p->store_deadline);
@@ -468,7 +469,10 @@ static int l_define(lua_State *L)
 {
     spool_params p;
     spool_error err;
-    const char *name = luaL_checkstring(L, 1);
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    if (strlen(name) != len)
+        return luaL_argerror(L, 1, "name: a spool name must not contain NUL bytes");
     read_params(L, 2, &p);
     lspool *h = push_handle(L, p.path);
     if (spool_define(name, &p, &h->s, &err) != 0)
@@ -937,7 +941,10 @@ static int l_spool_quarantine(lua_State *L)
     lspool *h = check_spool(L);
     spool_id id = check_id(L, 2);
     spool_error err;
-    const char *reason = luaL_optstring(L, 3, "");
+    size_t len;
+    const char *reason = luaL_optlstring(L, 3, "", &len);
+    if (strlen(reason) != len)
+        return luaL_argerror(L, 3, "reason: a quarantine reason must not contain NUL bytes");
     if (spool_quarantine(h->s, &id, reason, &err) != 0)
         return fail(L, &err);
     lua_pushboolean(L, 1);

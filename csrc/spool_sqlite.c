@@ -784,9 +784,9 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
     int bad = check_regular(s->db_path, &db_exists, &db_st, err) != 0 ||
               check_regular(s->wal_path, &wal_exists, &other, err) != 0 ||
               check_regular(shm_path, &shm_exists, &other, err) != 0 ||
-              check_writable(s->dir, 1, err) != 0 || (db_exists && check_writable(s->db_path, 0, err) != 0) ||
+              (db_exists && check_writable(s->db_path, 0, err) != 0) ||
               (wal_exists && check_writable(s->wal_path, 0, err) != 0) ||
-              (shm_exists && check_writable(shm_path, 0, err) != 0);
+              (shm_exists && check_writable(shm_path, 0, err) != 0) || check_writable(s->dir, 1, err) != 0;
     free(shm_path);
     if (bad) {
         sq_free(s);
@@ -1747,6 +1747,19 @@ static int sq_check(void *st, int *good, char *report, size_t size, spool_error 
         snprintf(report, size, "%s (%s)", sqlite3_errmsg(c->db), spool_sqlite_code_name(rc));
     }
     *good = ret == 0 && rc == SQLITE_OK && strcmp(report, "ok") == 0;
+    /* A file whose structure is sound can still carry objects a spool
+     * does not (a trigger that moves rows away): exactly the schema. */
+    int64_t ver = 0;
+    char why[320];
+    if (ret == 0 && (rc = query_int(c->db, "PRAGMA user_version", &ver)) == SQLITE_OK &&
+        (rc = schema_check(c->db, (int)ver, why, sizeof why)) == SQLITE_OK && why[0] != '\0') {
+        size_t at = *good ? 0 : strlen(report); /* "ok" is replaced */
+        snprintf(report + at, size - at, "%s%s", at ? "; " : "", why);
+        *good = 0;
+    } else if (ret == 0 && rc != SQLITE_OK) {
+        ret = fail(s, c->db, rc, &dl, "verify", err);
+        *good = 0;
+    }
     reader_release(s, c);
     return ret;
 }

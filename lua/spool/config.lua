@@ -144,8 +144,8 @@ local function normalize(params, where)
         if type(key) ~= "string" then
             error(format("%s: unknown parameter %s (keys are strings)", where, show(key)), 0)
         elseif key == "name" then
-            if type(v) ~= "string" or v == "" then
-                bad(where, key, v, "a non-empty string")
+            if type(v) ~= "string" or v == "" or v:find("\0", 1, true) then
+                bad(where, key, v, "a non-empty string without NUL bytes")
             end
             out.name = v
         elseif key == "path" then
@@ -164,6 +164,8 @@ local function normalize(params, where)
             out.kind = v
         elseif key == "flush" then
             out.flush = boolean(where, key, v)
+        elseif key == "group_access" then
+            out.group_access = boolean(where, key, v)
         elseif key == "min_free_space" then
             out.min_free_space_percent, out.min_free_space_bytes = threshold(where, key, v)
         elseif key == "min_free_inodes" then
