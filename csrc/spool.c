@@ -739,6 +739,8 @@ int spool_get_health(spool *s, spool_health *h, spool_error *err)
         h->latched_for = (double)(spool_monotonic_ns() - atomic_load(&s->gate.latched_at_ns)) / 1e9;
     spool_kind k = spool_gate_last_error(&s->gate, h->last_error, sizeof h->last_error);
     h->last_error_kind = k == SPOOL_OK ? NULL : spool_kind_name(k);
+    if (s->be->health != NULL)
+        s->be->health(s->st, h);
     leave(s);
     return 0;
 }

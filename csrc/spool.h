@@ -132,6 +132,10 @@ typedef struct spool_health {
     const char *last_error_kind; /* NULL when no error since open */
     uint64_t free_bytes, total_bytes, free_inodes, total_inodes;
     int reserve_held;          /* the disk-full reserve is in place */
+    int64_t wal_bytes;         /* SQLite: the WAL's size now */
+    double wal_over_since;     /* SQLite: Unix seconds since the WAL has stayed over
+                                * checkpoint_wal_bytes (readers hold old snapshots),
+                                * 0 when it is within bounds */
 } spool_health;
 
 typedef struct spool_stats {

@@ -46,6 +46,9 @@ typedef struct spool_backend {
     int (*stats)(void *st, spool_stats *out, spool_error *err);
     /* leak = 1 in a forked child: free nothing the parent's files depend on. */
     void (*close)(void *st, int leak);
+    /* Optional (NULL: nothing to add): fills the backend's part of h.
+     * Cheap: no lock other than the backend's own, at most a stat(). */
+    void (*health)(void *st, spool_health *h);
 } spool_backend;
 
 extern const spool_backend spool_sqlite_backend;

@@ -1098,6 +1098,11 @@ static int l_spool_health(lua_State *L)
     set_int(L, "total_bytes", (int64_t)hl.total_bytes);
     set_int(L, "free_inodes", (int64_t)hl.free_inodes);
     set_int(L, "total_inodes", (int64_t)hl.total_inodes);
+    set_int(L, "wal_bytes", hl.wal_bytes);
+    if (hl.wal_over_since > 0)
+        set_num(L, "wal_over_since", hl.wal_over_since);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "closed");
     return 1;
 }
 

@@ -117,6 +117,7 @@ typedef struct sq {
     char *vfs; /* NULL: SQLite's default */
     spool_params p;
     int64_t max_entry; /* bytes: SQLite's length limit less the row's own */
+    double wal_over_since; /* Unix seconds; 0 = the WAL is within bounds (pool_lock) */
     int registered;    /* in open_files */
     int sync_full; /* flush=true */
     pthread_mutex_t write_lock;
@@ -1610,11 +1611,39 @@ static int sq_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     return write_end(s, c, ok, 0, dl, err);
 }
 
-/* Checkpoints the WAL and truncates it to zero bytes.  A checkpoint that
- * could not finish because readers hold old snapshots is not an error. */
+/* Notes the WAL's size for health(): since when it has stayed over
+ * checkpoint_wal_bytes (a reader holding an old snapshot keeps it from
+ * being reset).  Returns the size. */
+static int64_t note_wal(sq *s)
+{
+    int64_t limit = s->p.sqlite.checkpoint_wal_bytes > 0 ? s->p.sqlite.checkpoint_wal_bytes : 64 << 20;
+    int64_t wal = file_size(s->wal_path);
+    pthread_mutex_lock(&s->pool_lock);
+    if (wal <= limit)
+        s->wal_over_since = 0;
+    else if (s->wal_over_since == 0)
+        s->wal_over_since = (double)spool_id_now_unix_100ns() / 1e7;
+    pthread_mutex_unlock(&s->pool_lock);
+    return wal;
+}
+
+/* Checkpoints the WAL and truncates it to zero bytes when no reader is
+ * in the way, never waiting: a checkpoint that waits for readers holds
+ * the write lock all the while, and every store of every process would
+ * wait behind it.  So it copies what it can (PASSIVE, which takes no
+ * write lock), and truncates only when everything was copied, with the
+ * busy handler off (a reader then answers BUSY at once, and the WAL is
+ * left to grow, as health() reports).  Returns 0, or -1 on a real error. */
 static int checkpoint(sq *s, conn *c, const spool_deadline *dl, spool_error *err)
 {
-    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    const spool_deadline *own = c->dl;
+    int log = 0, copied = 0;
+    c->dl = NULL; /* busy_handler: do not wait */
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc == SQLITE_OK && log > 0 && copied == log)
+        rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    c->dl = own;
+    note_wal(s);
     if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
         return fail(s, c->db, rc, dl, "checkpoint", err);
     return 0;
@@ -1787,6 +1816,15 @@ static int sq_stats(void *st, spool_stats *out, spool_error *err)
     return ret;
 }
 
+static void sq_health(void *st, spool_health *h)
+{
+    sq *s = st;
+    h->wal_bytes = note_wal(s);
+    pthread_mutex_lock(&s->pool_lock);
+    h->wal_over_since = s->wal_over_since;
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
 const spool_backend spool_sqlite_backend = {
     .kind = "SQLite",
     .open = sq_open,
@@ -1804,4 +1842,5 @@ const spool_backend spool_sqlite_backend = {
     .check = sq_check,
     .stats = sq_stats,
     .close = sq_close,
+    .health = sq_health,
 };
