@@ -613,6 +613,21 @@ int spool_restore(spool *s, const spool_id *id, spool_error *err)
     return rc;
 }
 
+int spool_purge_quarantined(spool *s, const spool_id *id, int *purged, spool_error *err)
+{
+    spool_error ignored;
+    if (err == NULL) /* spool.h: callers may pass NULL */
+        err = &ignored;
+    *purged = 0;
+    if (enter(s, err) != 0)
+        return -1;
+    spool_deadline dl;
+    make_deadline(s, NULL, &dl);
+    int rc = account(s, s->be->purge(s->st, id, &dl, purged, err), err);
+    leave(s);
+    return rc;
+}
+
 int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err)
 {
     spool_error ignored;

@@ -203,6 +203,11 @@ int spool_enumerate(spool *s, const spool_enum_opts *opts, spool_enum_fn fn, voi
  * and back again.  SPOOL_NOT_FOUND when there is nothing to move. */
 int spool_quarantine(spool *s, const spool_id *id, const char *reason, spool_error *err);
 int spool_restore(spool *s, const spool_id *id, spool_error *err);
+/* SPOOL_CONFLICT (a runtime state, not misuse): quarantine of an id
+ * already quarantined, restore while a live entry has the id. */
+
+/* Deletes a quarantined entry for good; *purged = 1 when there was one. */
+int spool_purge_quarantined(spool *s, const spool_id *id, int *purged, spool_error *err);
 
 /* Checkpoint and reclaim all free pages in bounded steps. */
 int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err);

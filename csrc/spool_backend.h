@@ -38,6 +38,8 @@ typedef struct spool_backend {
     int (*quarantine)(void *st, const spool_id *id, const char *reason,
                       const spool_deadline *dl, spool_error *err);
     int (*restore)(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err);
+    /* Deletes a quarantined entry; *purged = 1 when there was one. */
+    int (*purge)(void *st, const spool_id *id, const spool_deadline *dl, int *purged, spool_error *err);
     int (*compact)(void *st, spool_compact_stats *stats, spool_error *err);
     int (*cleanup)(void *st, spool_cleanup_stats *stats, spool_error *err);
     int (*advise_low_memory)(void *st, int64_t *released, spool_error *err);

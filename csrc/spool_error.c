@@ -26,6 +26,7 @@ static const struct {
     [SPOOL_BUSY] = {"busy", "the spool's storage is locked by another user", 1},
     [SPOOL_CLOSED] = {"closed", "the spool is shut down", 0},
     [SPOOL_INTERNAL] = {"internal", "an internal error occurred in the spool", 0},
+    [SPOOL_CONFLICT] = {"conflict", "another entry with this id is in the way", 0},
     [SPOOL_MISUSE] = {"misuse", "invalid argument", 0},
 };
 

@@ -20,6 +20,7 @@ typedef enum spool_kind {
     SPOOL_BUSY,
     SPOOL_CLOSED,
     SPOOL_INTERNAL,
+    SPOOL_CONFLICT, /* another entry with the id is in the way (quarantine, restore) */
     /* Not a runtime failure: the caller passed something invalid.  The Lua
      * binding raises these instead of returning them. */
     SPOOL_MISUSE,

@@ -284,8 +284,14 @@ static int l_error_new(lua_State *L)
     spool_error_set(&err, (spool_kind)kind, msg ? "%s" : NULL, msg);
     lua_getfield(L, 2, "deadline");
     if (kind == SPOOL_BACKPRESSURE_TIMEOUT) {
+        /* Its reference text names the deadline: without one it would
+         * read "within 0ns". */
+        if (lua_isnil(L, -1) && msg == NULL)
+            return luaL_argerror(L, 2, "deadline: backpressure_timeout needs the deadline (seconds > 0) its text names");
         double d = lua_isnil(L, -1) ? 0 : luaL_checknumber(L, -1);
-        if (!lua_isnil(L, -1) || msg == NULL)
+        if (!lua_isnil(L, -1) && !(d > 0))
+            return luaL_argerror(L, 2, "deadline: a number of seconds > 0 expected");
+        if (!lua_isnil(L, -1))
             spool_error_backpressure(&err, d);
     }
     lua_getfield(L, 2, "errno");
@@ -962,6 +968,19 @@ static int l_spool_restore(lua_State *L)
     return 1;
 }
 
+/* purge_quarantined(id) -> true (purged) | false (none) | nil, err */
+static int l_spool_purge_quarantined(lua_State *L)
+{
+    lspool *h = check_spool(L);
+    spool_id id = check_id(L, 2);
+    spool_error err;
+    int purged;
+    if (spool_purge_quarantined(h->s, &id, &purged, &err) != 0)
+        return fail(L, &err);
+    lua_pushboolean(L, purged);
+    return 1;
+}
+
 static void set_num(lua_State *L, const char *k, double v)
 {
     lua_pushnumber(L, v);
@@ -1194,6 +1213,7 @@ static const luaL_Reg spool_methods[] = {
     {"stats", l_spool_stats},
     {"shutdown", l_spool_shutdown},
     {"is_closed", l_spool_is_closed},
+    {"purge_quarantined", l_spool_purge_quarantined},
     {"path", l_spool_path},
     {NULL, NULL},
 };

@@ -195,8 +195,12 @@ static int fail(sq *s, sqlite3 *db, int rc, const spool_deadline *dl, const char
         return -1;
     if ((rc & 0xff) == SQLITE_BUSY && dl != NULL && spool_monotonic() >= dl->at)
         return spool_deadline_error(dl, err);
-    spool_error_set(err, kind_of(rc), "%s: %s (%s) in %s", what,
-                    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), spool_sqlite_code_name(rc),
+    /* The connection's message only when it belongs to this code: a code
+     * from elsewhere (a pragma's result, a check) would read "not an
+     * error". */
+    const char *msg = db != NULL && (sqlite3_extended_errcode(db) & 0xff) == (rc & 0xff) ? sqlite3_errmsg(db)
+                                                                                      : sqlite3_errstr(rc);
+    spool_error_set(err, kind_of(rc), "%s: %s (%s) in %s", what, msg, spool_sqlite_code_name(rc),
                     s ? s->db_path : "spool");
     err->sqlite_code = rc;
     if (db != NULL && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
@@ -1554,9 +1558,9 @@ static int sq_quarantine(void *st, const spool_id *id, const char *reason, const
         char text[SPOOL_ID_TEXT + 1];
         spool_id_format(id, text);
         ok = 0;
-        spool_error_set(err, SPOOL_MISUSE,
+        spool_error_set(err, SPOOL_CONFLICT,
                         "cannot quarantine %s: an entry with this id is already in quarantine "
-                        "(restore or inspect it first); both are kept", text);
+                        "(restore or purge it first); both are kept", text);
     } else if (rc != SQLITE_OK) {
         ok = 0;
         fail(s, c->db, rc, dl, "quarantine", err);
@@ -1590,7 +1594,7 @@ static int sq_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
         char text[SPOOL_ID_TEXT + 1];
         spool_id_format(id, text);
         ok = 0;
-        spool_error_set(err, SPOOL_MISUSE,
+        spool_error_set(err, SPOOL_CONFLICT,
                         "cannot restore %s: a live entry with this id exists (remove it first); "
                         "both are kept", text);
     } else if (rc != SQLITE_OK) {
@@ -1609,6 +1613,26 @@ static int sq_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
         }
     }
     return write_end(s, c, ok, 0, dl, err);
+}
+
+/* Deletes a quarantined entry for good; *purged = 1 when there was one. */
+static int sq_purge(void *st, const spool_id *id, const spool_deadline *dl, int *purged, spool_error *err)
+{
+    sq *s = st;
+    conn *c = write_begin(s, 0, dl, err);
+    if (c == NULL)
+        return -1;
+    uint8_t key[SPOOL_ID_BYTES];
+    spool_id_to_key(id, key);
+    sqlite3_stmt *del = c->st[ST_QDELETE];
+    int rc = sqlite3_bind_blob(del, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = step_done(del);
+    sqlite3_clear_bindings(del);
+    *purged = rc == SQLITE_OK && sqlite3_changes(c->db) > 0;
+    if (rc != SQLITE_OK)
+        fail(s, c->db, rc, dl, "purge", err);
+    return write_end(s, c, rc == SQLITE_OK, 0, dl, err);
 }
 
 /* Notes the WAL's size for health(): since when it has stayed over
@@ -1836,6 +1860,7 @@ const spool_backend spool_sqlite_backend = {
     .cursor_close = sq_cursor_close,
     .quarantine = sq_quarantine,
     .restore = sq_restore,
+    .purge = sq_purge,
     .compact = sq_compact,
     .cleanup = sq_cleanup,
     .advise_low_memory = sq_advise_low_memory,

@@ -17,6 +17,7 @@ local CONSTANTS = {
   BUSY = "busy",
   CLOSED = "closed",
   INTERNAL = "internal",
+  CONFLICT = "conflict",
 }
 
 -- constant names in a fixed order, so test names are stable
@@ -37,6 +38,7 @@ local RETRYABLE = {
   io = false,
   closed = false,
   internal = false,
+  conflict = false,
 }
 
 local UNHEALTHY_TEXT = "the spool is not accepting writes"
@@ -66,9 +68,9 @@ describe("spool.errors", function()
       end)
     end
 
-    it("kinds lists exactly the 10 kinds, once each", function()
+    it("kinds lists exactly the 11 kinds, once each", function()
       assert.is_table(errors.kinds)
-      assert.are.equal(10, #errors.kinds)
+      assert.are.equal(11, #errors.kinds)
       local seen = {}
       for i = 1, #errors.kinds do
         local k = errors.kinds[i]
@@ -340,5 +342,42 @@ describe("spool.errors", function()
       assert.is_not_nil(error_of(errors.format_duration, {}))
       assert.is_not_nil(error_of(errors.format_duration, true))
     end)
+  end)
+end)
+
+describe("error texts", function()
+  local spool = require "spool"
+  local helper = require "spec.helper"
+
+  it("errors.new refuses a backpressure_timeout without the deadline its text names", function()
+    local msg = helper.error_of(spool.errors.new, "backpressure_timeout")
+    assert.is_truthy(msg:find("deadline", 1, true), msg)
+    msg = helper.error_of(spool.errors.new, "backpressure_timeout", { deadline = 0 })
+    assert.is_truthy(msg:find("deadline", 1, true), msg)
+  end)
+
+  it("a quarantine reason with a NUL inside is refused, not cut short", function()
+    local dir = helper.tmpdir()
+    local s = assert(spool.open { path = dir })
+    local id = spool.id.new()
+    assert(s:store(id, "x"))
+    local msg = helper.error_of(s.quarantine, s, id, "bad\0hidden")
+    assert.is_truthy(msg:find("NUL", 1, true), msg)
+    assert.equal("x", s:load(id))
+    s:shutdown()
+    helper.rm_rf(dir)
+  end)
+
+  it("an SQLite code from outside the connection is named by its own text, never 'not an error'", function()
+    local dir = helper.tmpdir()
+    local s = assert(spool.open { path = dir })
+    s:shutdown()
+    assert(helper.execute("chmod 444 " .. helper.shell_quote(dir .. "/spool.db")))
+    local h, err = spool.open { path = dir }
+    if h then h:shutdown() end -- root can write a 0444 file: nothing to check then
+    if err then
+      assert.is_falsy(err.message:find("not an error", 1, true), err.message)
+    end
+    helper.rm_rf(dir)
   end)
 end)

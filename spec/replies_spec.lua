@@ -13,10 +13,11 @@ describe("spool.errors replies", function()
     end
   end)
 
-  it("answers every kind with a retryable HTTP status (503, or 404 for not_found)", function()
+  it("answers every kind with 503, or 404 for not_found and 409 for conflict", function()
+    local special = { not_found = 404, conflict = 409 }
     for _, kind in ipairs(errors.kinds) do
       local status = errors.http(errors.new(kind, { deadline = 1 }))
-      assert.equal(kind == "not_found" and 404 or 503, status)
+      assert.equal(special[kind] or 503, status)
     end
   end)
 

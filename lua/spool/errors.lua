@@ -50,6 +50,7 @@ local replies = {
     io                       = { 451, "4.3.0", 503, "local error in processing" },
     closed                   = { 421, "4.3.2", 503, "the spool is not accepting writes" },
     internal                 = { 451, "4.3.0", 503, "local error in processing" },
+    conflict                 = { 451, "4.3.0", 409, "local error in processing" },
 }
 local unknown = { 451, "4.3.0", 503, "local error in processing" }
 _M.replies = replies
@@ -72,8 +73,9 @@ function _M.smtp(err)
     return r[1], r[2], text
 end
 
--- http(err) -> status, text.  404 only for not_found (a lookup by id);
--- everything else 503, which clients retry.
+-- http(err) -> status, text.  404 only for not_found (a lookup by id),
+-- 409 for conflict (an operator's quarantine or restore of an id in the
+-- way); everything else 503, which clients retry.
 function _M.http(err)
     local r, text = reply_for(err)
     return r[3], text
