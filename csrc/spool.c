@@ -51,6 +51,7 @@ struct spool {
     atomic_int reserve_held;
     pthread_mutex_t reserve_lock;
     atomic_ullong n_stores, n_loads, n_removes, n_errors;
+    atomic_ullong n_overruns;  /* writes that succeeded after their deadline */
     atomic_ullong n_by_kind[SPOOL_KIND_COUNT];
 };
 
@@ -265,9 +266,34 @@ static void leave(spool *s)
     pthread_rwlock_unlock(&s->life);
 }
 
-/* Counts the outcome and feeds it to the gate.  Returns rc. */
+/* Whether a write that succeeded finished after its deadline.
+ *
+ * The deadline bounds the wait for the spool to accept a write (the
+ * queue, the write lock); a commit that has begun runs to its end, since
+ * abandoning it would leave its outcome unknown.  A disk whose syncs take
+ * longer than the deadline is then visible: the write is counted as
+ * overrun and fed to the gate as a sustained error would be (and not as
+ * a success), so that a slow disk latches it and load shedding starts. */
+static int overran(spool *s, const spool_deadline *dl)
+{
+    double late = spool_monotonic() - dl->at;
+    if (late <= 0)
+        return 0;
+    atomic_fetch_add(&s->n_overruns, 1);
+    spool_error slow;
+    spool_error_clear(&slow);
+    spool_error_set(&slow, SPOOL_BACKPRESSURE_TIMEOUT, "a commit finished %.3fs after its deadline in %s", late,
+                    s->path);
+    spool_gate_record_error(&s->gate, &slow);
+    return 1;
+}
+
+/* Counts the outcome and feeds it to the gate.  rc 1: a success that
+ * overran its deadline (overran() fed the gate already).  Returns rc. */
 static int account(spool *s, int rc, spool_error *err)
 {
+    if (rc == 1)
+        return 1;
     if (rc == 0) {
         spool_gate_record_success(&s->gate);
         return 0;
@@ -378,11 +404,14 @@ int spool_store_many(spool *s, const spool_item *items, size_t n, const spool_wr
         rc = s->be->store(s->st, items, n, opts != NULL && opts->force_sync, &dl, err);
         limit_release(&s->stores);
     }
-    if (rc == 0)
+    if (rc == 0) {
         atomic_fetch_add(&s->n_stores, n);
+        if (overran(s, &dl))
+            rc = 1;
+    }
     account(s, rc, err);
     leave(s);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 int spool_store(spool *s, const spool_id *id, const void *data, size_t len,
@@ -464,11 +493,14 @@ int spool_remove_many(spool *s, const spool_id *ids, size_t n, const spool_write
         rc = s->be->remove(s->st, ids, n, &dl, removed, err);
         limit_release(&s->removes);
     }
-    if (rc == 0)
+    if (rc == 0) {
         atomic_fetch_add(&s->n_removes, *removed);
+        if (overran(s, &dl))
+            rc = 1;
+    }
     account(s, rc, err);
     leave(s);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 int spool_remove(spool *s, const spool_id *id, const spool_write_opts *opts, int *removed,
@@ -773,6 +805,7 @@ int spool_get_stats(spool *s, spool_stats *out, spool_error *err)
     out->loads = atomic_load(&s->n_loads);
     out->removes = atomic_load(&s->n_removes);
     out->errors = atomic_load(&s->n_errors);
+    out->overruns = atomic_load(&s->n_overruns);
     for (int k = 0; k < SPOOL_KIND_COUNT; k++)
         out->errors_by_kind[k] = atomic_load(&s->n_by_kind[k]);
     leave(s);

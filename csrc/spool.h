@@ -140,6 +140,7 @@ typedef struct spool_health {
 
 typedef struct spool_stats {
     uint64_t stores, loads, removes, errors;
+    uint64_t overruns; /* writes that succeeded, but finished after their deadline */
     uint64_t errors_by_kind[SPOOL_KIND_COUNT];
     int64_t entries, quarantined;
     int64_t db_bytes, wal_bytes;

@@ -1137,6 +1137,7 @@ static int l_spool_stats(lua_State *L)
     set_int(L, "loads", (int64_t)st.loads);
     set_int(L, "removes", (int64_t)st.removes);
     set_int(L, "errors", (int64_t)st.errors);
+    set_int(L, "overruns", (int64_t)st.overruns);
     set_int(L, "entries", (int64_t)st.entries);
     set_int(L, "quarantined", (int64_t)st.quarantined);
     set_int(L, "db_bytes", (int64_t)st.db_bytes);

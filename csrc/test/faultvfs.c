@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 typedef struct preimage {
@@ -207,6 +208,9 @@ static int f_truncate(sqlite3_file *file, sqlite3_int64 size)
     return f->real->pMethods->xTruncate(f->real, size);
 }
 
+/* Seconds every sync takes on top of the real one (faultvfs_set_sync_delay). */
+static double sync_delay;
+
 static int f_sync(sqlite3_file *file, int flags)
 {
     ffile *f = (ffile *)file;
@@ -219,7 +223,12 @@ static int f_sync(sqlite3_file *file, int flags)
         drop_undo(f->node);
         f->node->synced_size = f->node->size;
     }
+    double delay = sync_delay;
     pthread_mutex_unlock(&lock);
+    if (delay > 0) {
+        struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
     return f->real->pMethods->xSync(f->real, flags);
 }
 
@@ -412,4 +421,11 @@ static long power_loss_locked(int random_subset, unsigned seed)
     dead = 1;
     loss_at_write = 0;
     return undone;
+}
+
+void faultvfs_set_sync_delay(double seconds)
+{
+    pthread_mutex_lock(&lock);
+    sync_delay = seconds;
+    pthread_mutex_unlock(&lock);
 }

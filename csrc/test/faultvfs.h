@@ -47,6 +47,10 @@ long faultvfs_power_loss(int random_subset, unsigned seed);
  * commit or a checkpoint. */
 void faultvfs_power_loss_at(long nth_write, int random_subset, unsigned seed);
 
+/* Makes every sync take `seconds` longer (a slow disk); 0 = off.  Not
+ * cleared by faultvfs_reset. */
+void faultvfs_set_sync_delay(double seconds);
+
 /* Whether a power loss happened since the last reset. */
 int faultvfs_is_dead(void);
 
