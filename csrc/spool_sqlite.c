@@ -57,6 +57,8 @@ enum {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
+    ST_COUNT_ADD,
+    ST_COUNT_GET,
     ST_COUNT
 };
 
@@ -64,7 +66,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_INSERT] = "INSERT OR REPLACE INTO entries(key, sum, data) VALUES (?1, ?2, ?3)",
+    /* An upsert, so that a new entry can be told from a replaced one (the
+     * live count): only an insert sets the last insert rowid. */
+    [ST_INSERT] = "INSERT INTO entries(key, sum, data) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT(key) DO UPDATE SET sum = excluded.sum, data = excluded.data",
     [ST_DELETE] = "DELETE FROM entries WHERE key = ?1",
     [ST_SELECT] = "SELECT sum, data FROM entries WHERE key = ?1",
     [ST_CHUNK] = "SELECT key, sum, data FROM entries WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
@@ -84,13 +89,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT req",
     [ST_RELEASE] = "RELEASE req",
     [ST_ROLLBACK_TO] = "ROLLBACK TO req",
+    /* The live entry count, kept in the transaction that changes it, so
+     * that stats() and /metrics need no count(*) over the table. */
+    [ST_COUNT_ADD] = "UPDATE info SET value = value + ?1 WHERE key = 'entries'",
+    [ST_COUNT_GET] = "SELECT value FROM info WHERE key = 'entries'",
 
 };
 
 static const char info_sql[] =
     "CREATE TABLE IF NOT EXISTS info("
     " key TEXT PRIMARY KEY,"
-    " value TEXT NOT NULL) WITHOUT ROWID;";
+    " value NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO info(key, value) SELECT 'entries', count(*) FROM entries;";
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS entries("
@@ -479,7 +489,7 @@ static int check_identity(sq *s, int *fresh, int64_t *version, spool_error *err)
  * under a write lock, with IF NOT EXISTS.  Returns 0 or -1. */
 static int create_schema(sq *s, spool_error *err)
 {
-    char sql[768];
+    char sql[1024];
     sqlite3 *db = NULL;
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     conn tmp = {.dl = &dl};
@@ -658,24 +668,46 @@ static int check_writable(const char *path, int is_dir, spool_error *err)
 
 static int step_done(sqlite3_stmt *st);
 
+/* The error for a database SQLite could open only for reading.  Returns -1. */
+static int readonly_error(sq *s, spool_error *err)
+{
+    spool_error_set(err, SPOOL_IO, "open: %s opened read-only (this process, uid %ld, cannot write it): "
+                    "a spool needs write access", s->db_path, (long)geteuid());
+    err->sys_errno = EACCES;
+    return -1;
+}
+
 /* Upgrades a version-1 spool and records (or checks) the spool's name,
- * in one write transaction on the writer.  A directory holds one spool:
- * a name different from the recorded one is refused.  Returns 0 or -1. */
-static int record_identity(sq *s, int64_t version, const spool_deadline *dl, spool_error *err)
+ * in one write transaction on a connection of its own (the writer's
+ * statements need the upgraded schema).  A directory holds one spool: a
+ * name different from the recorded one is refused.  Returns 0 or -1. */
+static int record_identity(sq *s, int64_t version, spool_error *err)
 {
     if (version >= FORMAT_VERSION && s->p.name == NULL)
         return 0;
-    conn *c = s->writer;
-    c->dl = dl;
-    int rc = exec(c->db, "BEGIN IMMEDIATE"), ok = 1;
-    char sql[160];
+    spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
+    conn tmp = {.dl = &dl};
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READWRITE | OPEN_FLAGS, s->vfs), ok = 1;
+    if (rc == SQLITE_OK && sqlite3_db_readonly(db, "main") == 1) {
+        sqlite3_close_v2(db);
+        return readonly_error(s, err);
+    }
+    if (rc == SQLITE_OK)
+        rc = harden(db);
+    if (rc == SQLITE_OK) {
+        tmp.db = db;
+        sqlite3_busy_handler(db, busy_handler, &tmp);
+        rc = exec(db, "BEGIN IMMEDIATE");
+    }
+    char sql[512];
     if (rc == SQLITE_OK && version < 2) {
         snprintf(sql, sizeof sql, "%s PRAGMA user_version=%d;", info_sql, FORMAT_VERSION);
-        rc = exec(c->db, sql);
+        rc = exec(db, sql);
     }
     if (rc == SQLITE_OK && s->p.name != NULL) {
         sqlite3_stmt *q;
-        rc = sqlite3_prepare_v2(c->db, "SELECT value FROM info WHERE key = 'name'", -1, &q, NULL);
+        rc = sqlite3_prepare_v2(db, "SELECT value FROM info WHERE key = 'name'", -1, &q, NULL);
         if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
             const char *had = (const char *)sqlite3_column_text(q, 0);
             if (had == NULL || strcmp(had, s->p.name) != 0) {
@@ -688,7 +720,7 @@ static int record_identity(sq *s, int64_t version, const spool_deadline *dl, spo
         } else if (rc == SQLITE_DONE) {
             sqlite3_finalize(q);
             q = NULL;
-            rc = sqlite3_prepare_v2(c->db, "INSERT INTO info(key, value) VALUES ('name', ?1)", -1, &q, NULL);
+            rc = sqlite3_prepare_v2(db, "INSERT INTO info(key, value) VALUES ('name', ?1)", -1, &q, NULL);
             if (rc == SQLITE_OK)
                 rc = sqlite3_bind_text(q, 1, s->p.name, -1, SQLITE_STATIC);
             if (rc == SQLITE_OK)
@@ -697,15 +729,15 @@ static int record_identity(sq *s, int64_t version, const spool_deadline *dl, spo
         sqlite3_finalize(q);
     }
     if (rc == SQLITE_OK && ok)
-        rc = exec(c->db, "COMMIT");
+        rc = exec(db, "COMMIT");
     int ret = 0;
     if (rc != SQLITE_OK)
-        ret = fail(s, c->db, rc, dl, "record the spool's identity", err);
+        ret = fail(s, db, rc, &dl, "record the spool's identity", err);
     else if (!ok)
         ret = -1;
-    if (!sqlite3_get_autocommit(c->db))
-        exec(c->db, "ROLLBACK");
-    c->dl = NULL;
+    if (db != NULL && !sqlite3_get_autocommit(db))
+        exec(db, "ROLLBACK");
+    sqlite3_close_v2(db);
     return ret;
 }
 
@@ -876,19 +908,17 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
     }
     if (fresh)
         version = FORMAT_VERSION;
+    if (record_identity(s, version, err) != 0) {
+        sq_free(s);
+        return -1;
+    }
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     if (conn_open(s, &s->writer, &dl, err) != 0) {
         sq_free(s);
         return -1;
     }
     if (sqlite3_db_readonly(s->writer->db, "main") == 1) {
-        spool_error_set(err, SPOOL_IO, "open: %s opened read-only (this process, uid %ld, cannot write it): "
-                        "a spool needs write access", s->db_path, (long)geteuid());
-        err->sys_errno = EACCES;
-        sq_free(s);
-        return -1;
-    }
-    if (record_identity(s, version, &dl, err) != 0) {
+        readonly_error(s, err);
         sq_free(s);
         return -1;
     }
@@ -1065,6 +1095,7 @@ typedef struct wreq {
     int rc; /* 0, or -1 with err */
     spool_error err;
     size_t removed;
+    int64_t delta; /* change to the live entry count */
     struct wreq *next;
 } wreq;
 
@@ -1095,6 +1126,7 @@ static int req_apply(sq *s, conn *c, wreq *r)
 {
     sqlite3_stmt *st = c->st[r->op == REQ_STORE ? ST_INSERT : ST_DELETE];
     r->removed = 0;
+    r->delta = 0;
     for (size_t i = 0; i < r->n; i++) {
         uint8_t key[SPOOL_ID_BYTES];
         int rc;
@@ -1110,16 +1142,21 @@ static int req_apply(sq *s, conn *c, wreq *r)
                 rc = sqlite3_bind_int64(st, 2, entry_sum(key, SPOOL_ID_BYTES, it->data, it->len));
             if (rc == SQLITE_OK)
                 rc = sqlite3_bind_blob(st, 3, it->len ? it->data : "", (int)it->len, SQLITE_STATIC);
+            sqlite3_set_last_insert_rowid(c->db, 0);
             if (rc == SQLITE_OK)
                 rc = step_done(st);
+            if (rc == SQLITE_OK && sqlite3_last_insert_rowid(c->db) != 0)
+                r->delta++; /* a new entry, not a replaced one */
             sqlite3_clear_bindings(st);
         } else {
             spool_id_to_key(&r->ids[i], key);
             rc = sqlite3_bind_blob(st, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
             if (rc == SQLITE_OK)
                 rc = step_done(st);
-            if (rc == SQLITE_OK)
+            if (rc == SQLITE_OK) {
                 r->removed += (size_t)sqlite3_changes(c->db);
+                r->delta -= sqlite3_changes(c->db);
+            }
         }
         if (rc != SQLITE_OK) {
             fail(s, c->db, rc, r->dl, r->op == REQ_STORE ? "store" : "remove", &r->err);
@@ -1158,6 +1195,18 @@ static int expire(wreq **batch, int n)
     return pending;
 }
 
+/* Adds delta to the live entry count inside the open transaction.
+ * Returns the SQLite code. */
+static int count_add(conn *c, int64_t delta)
+{
+    sqlite3_stmt *st = c->st[ST_COUNT_ADD];
+    int rc = sqlite3_bind_int64(st, 1, delta);
+    if (rc == SQLITE_OK)
+        rc = step_done(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
 /* Runs a batch as the leader: one transaction, one commit.  Sets each
  * request's rc and err. */
 static void run_batch(sq *s, wreq **batch, int n)
@@ -1191,6 +1240,7 @@ static void run_batch(sq *s, wreq **batch, int n)
         return;
     }
     int use_savepoints = n > 1, applied = 0;
+    int64_t delta = 0;
     for (int i = 0; i < n; i++) {
         wreq *r = batch[i];
         if (r->rc != 0)
@@ -1204,6 +1254,7 @@ static void run_batch(sq *s, wreq **batch, int n)
             fail(s, c->db, rc, r->dl, "release savepoint", &r->err);
         if (rc == SQLITE_OK) {
             applied++;
+            delta += r->delta;
             continue;
         }
         r->rc = -1;
@@ -1229,6 +1280,16 @@ static void run_batch(sq *s, wreq **batch, int n)
     spool_error_clear(&err);
     /* The commit's deadline is the earliest of those still pending. */
     wreq *e = earliest(batch, n);
+    if (applied > 0 && delta != 0) {
+        int rc = count_add(c, delta);
+        if (rc != SQLITE_OK) {
+            fail(s, c->db, rc, e ? e->dl : batch[0]->dl, "count entries", &err);
+            for (int i = 0; i < n; i++)
+                if (batch[i]->rc == 0)
+                    req_fail(batch[i], &err);
+            applied = 0; /* rolled back below: nothing of the batch is kept */
+        }
+    }
     if (write_end(s, c, applied > 0, durable, e ? e->dl : batch[0]->dl, &err) != 0 && applied > 0)
         for (int i = 0; i < n; i++)
             if (batch[i]->rc == 0)
@@ -1571,7 +1632,7 @@ static int sq_quarantine(void *st, const spool_id *id, const char *reason, const
         spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s to quarantine in %s", text, s->dir);
     } else {
         sqlite3_bind_blob(del, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
-        if ((rc = step_done(del)) != SQLITE_OK) {
+        if ((rc = step_done(del)) != SQLITE_OK || (rc = count_add(c, -1)) != SQLITE_OK) {
             ok = 0;
             fail(s, c->db, rc, dl, "quarantine", err);
         }
@@ -1607,7 +1668,7 @@ static int sq_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
         spool_error_set(err, SPOOL_NOT_FOUND, "no quarantined entry %s in %s", text, s->dir);
     } else {
         sqlite3_bind_blob(del, 1, key, SPOOL_ID_BYTES, SQLITE_STATIC);
-        if ((rc = step_done(del)) != SQLITE_OK) {
+        if ((rc = step_done(del)) != SQLITE_OK || (rc = count_add(c, 1)) != SQLITE_OK) {
             ok = 0;
             fail(s, c->db, rc, dl, "restore", err);
         }
@@ -1813,6 +1874,23 @@ static int sq_check(void *st, int *good, char *report, size_t size, spool_error 
         ret = fail(s, c->db, rc, &dl, "verify", err);
         *good = 0;
     }
+    /* The live count must agree with the rows (one read transaction). */
+    int64_t recorded = 0, counted = 0;
+    if (ret == 0 && why[0] == '\0' && ver >= 2 && exec(c->db, "BEGIN") == SQLITE_OK) {
+        rc = query_int(c->db, "SELECT value FROM info WHERE key = 'entries'", &recorded);
+        if (rc == SQLITE_OK)
+            rc = query_int(c->db, "SELECT count(*) FROM entries", &counted);
+        exec(c->db, "COMMIT");
+        if (rc == SQLITE_OK && recorded != counted) {
+            size_t at = *good ? 0 : strlen(report);
+            snprintf(report + at, size - at, "%sthe entry count is recorded as %lld, but %lld entries are present",
+                     at ? "; " : "", (long long)recorded, (long long)counted);
+            *good = 0;
+        } else if (rc != SQLITE_OK) {
+            ret = fail(s, c->db, rc, &dl, "verify", err);
+            *good = 0;
+        }
+    }
     reader_release(s, c);
     return ret;
 }
@@ -1824,7 +1902,11 @@ static int sq_stats(void *st, spool_stats *out, spool_error *err)
     conn *c = reader_acquire(s, &dl, err);
     if (c == NULL)
         return -1;
-    int rc = query_int(c->db, "SELECT count(*) FROM entries", &out->entries);
+    sqlite3_stmt *q = c->st[ST_COUNT_GET];
+    int rc = sqlite3_step(q);
+    out->entries = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    sqlite3_reset(q);
     if (rc == SQLITE_OK)
         rc = query_int(c->db, "SELECT count(*) FROM quarantine", &out->quarantined);
     if (rc == SQLITE_OK)
