@@ -25,7 +25,10 @@ static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned gen_fork;      /* fork generation that seeded the state, + 1; 0 = unseeded */
 static uint64_t gen_last_ts;   /* last timestamp handed out */
 static uint16_t gen_clock_seq; /* 14 bits */
-static uint16_t gen_derive_seq;
+/* Derivations so far: each takes the next value, whose low 14 bits are
+ * the clock sequence and the rest vary the node, so that no two ids this
+ * process derives are alike (2^54 of them) and none has new()'s node. */
+static uint64_t gen_derive_count;
 static uint8_t gen_node[6];
 
 /* Fills buf with len random bytes.  Returns 0 or -1. */
@@ -73,7 +76,7 @@ static int gen_seed_locked(void)
     memcpy(gen_node, r, 6);
     gen_node[0] |= 0x01; /* multicast bit: not a real MAC (RFC 4122 4.5) */
     gen_clock_seq = (uint16_t)(((r[6] << 8) | r[7]) & 0x3fff);
-    gen_derive_seq = (uint16_t)(((r[8] << 8) | r[9]) & 0x3fff);
+    gen_derive_count = (uint64_t)(((r[8] << 8) | r[9]) & 0x3fff);
     gen_last_ts = 0;
     gen_fork = fork_gen;
     return 0;
@@ -144,15 +147,21 @@ int spool_id_derive_cloned_timestamp(const spool_id *src, spool_id *out)
         return -1;
     }
     uint64_t ts = spool_id_timestamp(src);
-    /* Every derivation takes the next value of a shared counter, so that
-     * several ids derived from one source differ from each other too;
-     * skip the value new() uses and anything equal to the source. */
     for (;;) {
-        uint16_t seq = gen_derive_seq;
-        gen_derive_seq = (uint16_t)((gen_derive_seq + 1) & 0x3fff);
-        if (seq == gen_clock_seq)
-            continue;
-        id_build(out, ts, seq, gen_node);
+        uint64_t c = gen_derive_count++;
+        uint16_t seq = (uint16_t)(c & 0x3fff);
+        /* Node = new()'s node with (c >> 14) + 1 added into its low 40
+         * bits: never new()'s own node (so never one of its ids), never
+         * twice the same (seq, node) pair; the first byte, with its
+         * multicast bit, stays. */
+        uint64_t vary = ((c >> 14) + 1) & 0xffffffffffULL;
+        uint8_t node[6];
+        memcpy(node, gen_node, 6);
+        for (int i = 5; i >= 1; i--) {
+            node[i] ^= (uint8_t)(vary & 0xff);
+            vary >>= 8;
+        }
+        id_build(out, ts, seq, node);
         if (memcmp(out->b, src->b, SPOOL_ID_BYTES) != 0)
             break;
     }

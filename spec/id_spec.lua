@@ -589,6 +589,26 @@ describe("spool.id", function()
       end
     end)
 
+    -- The 14-bit clock sequence alone wraps after 16,384; a store under a
+    -- repeated id would replace an entry.
+    it("never repeats an id over 100,000 derivations from one source", function()
+      local id = vid("kumo")
+      local seen = { [id:bytes()] = true }
+      for i = 1, 100000 do
+        local b = id:derive_new_with_cloned_timestamp():bytes()
+        assert(seen[b] == nil, "derivation " .. i .. " repeated " .. hex(b))
+        seen[b] = true
+      end
+    end)
+
+    it("never derives an id that new() could give at the same timestamp", function()
+      local id = spool.id.new()
+      local node = id:bytes():sub(11, 16)
+      for _ = 1, 20000 do
+        assert.are_not.equal(node, id:derive_new_with_cloned_timestamp():bytes():sub(11, 16))
+      end
+    end)
+
     it("returns a valid version 1, RFC 4122 id", function()
       local d = spool.id.new():derive_new_with_cloned_timestamp()
       local b = d:bytes()
