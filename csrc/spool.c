@@ -334,6 +334,9 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
         params->error_unlatch_duration < 0)
         return spool_error_set(err, SPOOL_MISUSE,
                                "store_deadline must be > 0 and the latch durations >= 0");
+    if (params->allow_error_unlatch && params->error_unlatch_duration == 0)
+        return spool_error_set(err, SPOOL_MISUSE,
+                               "error_unlatch_duration: 0 with allow_error_unlatch would unlatch the gate at once");
     spool *s = calloc(1, sizeof *s);
     if (s == NULL || (s->path = strdup(params->path)) == NULL) {
         free(s);

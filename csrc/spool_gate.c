@@ -80,10 +80,12 @@ void spool_gate_record_error(spool_gate *g, const spool_error *err)
         atomic_store_explicit(&g->error_latched, 1, memory_order_release);
         return;
     }
-    /* A run is "sustained" while errors keep coming with no success and no
-     * gap longer than the latch duration between them. */
+    /* A run is "sustained" while errors come with no success between
+     * them, however far apart: each failure may itself take longer than
+     * the latch duration (a store waiting out its deadline). */
+    (void)last;
     int64_t start = atomic_load(&g->streak_start_ns);
-    if (start == 0 || now - last > g->latch_ns) {
+    if (start == 0) {
         atomic_store(&g->streak_start_ns, now);
         start = now;
     }

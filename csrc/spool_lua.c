@@ -578,8 +578,12 @@ static void check_write_opts(lua_State *L, int idx, spool_write_opts *o)
                 luaL_argcheck(L, v >= 0, idx, "timeout: must be >= 0 seconds");
                 v += spool_monotonic();
             }
-            /* A deadline already past still counts: 0 would mean "none". */
-            o->deadline = v > 0 ? v : 1e-9;
+            /* A deadline already past still counts: 0 would mean "none".
+             * Given both deadline and timeout, the earlier one applies,
+             * whatever the order the table yields them in. */
+            v = v > 0 ? v : 1e-9;
+            if (o->deadline == 0 || v < o->deadline)
+                o->deadline = v;
         } else {
             luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (expected force_sync, deadline, timeout)", k));
         }

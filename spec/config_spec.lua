@@ -205,7 +205,7 @@ describe("spool.open parameters", function()
       { store_deadline = "5m" },
       { store_deadline = 0.25 },
       { store_deadline = 10 },
-      { error_latch_duration = 0, error_unlatch_duration = "0s" },
+      { error_latch_duration = 0, error_unlatch_duration = "0s", allow_error_unlatch = false },
       { error_latch_duration = "1.5s", error_unlatch_duration = "1h" },
       { min_free_space = "5%" },
       { min_free_space = "0%" },

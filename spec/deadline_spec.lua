@@ -231,3 +231,38 @@ describe("write deadlines while another process holds the write lock", function(
     end)
   end)
 end)
+
+describe("timeout and deadline together", function()
+  local spool = require "spool"
+  local helper = require "spec.helper"
+  local dir, s, holder
+  before_each(function()
+    dir = helper.tmpdir()
+    s = assert(spool.open { path = dir, store_deadline = 5 })
+    assert(s:store(spool.id.new(), "x"))
+    holder = helper.hold_write_lock(dir .. "/spool.db")
+    assert.is_true(holder:wait_locked())
+  end)
+  after_each(function()
+    holder:release()
+    s:shutdown()
+    helper.rm_rf(dir)
+  end)
+
+  -- Both orders of the table: the earlier bound applies either way.
+  for _, case in ipairs({
+    { name = "an earlier timeout", opts = function(now) return { deadline = now + 3, timeout = 0.2 } end },
+    { name = "an earlier deadline", opts = function(now) return { timeout = 3, deadline = now + 0.2 } end },
+  }) do
+    it("use the earlier of the two: " .. case.name, function()
+      for _ = 1, 3 do
+        local t0 = spool.monotonic()
+        local ok, err = s:store(spool.id.new(), "y", case.opts(t0))
+        local took = spool.monotonic() - t0
+        assert.is_nil(ok)
+        assert.are.equal("caller_deadline_exceeded", err.kind)
+        assert.is_true(took < 1.5, "waited " .. took .. " s: the later bound applied")
+      end
+    end)
+  end
+end)

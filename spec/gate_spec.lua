@@ -175,3 +175,41 @@ describe("the health gate", function()
     end)
   end)
 end)
+
+describe("sustained errors", function()
+  local spool = require "spool"
+  local helper = require "spec.helper"
+  local dir, s, holder
+  before_each(function() dir = helper.tmpdir() end)
+  after_each(function()
+    if holder then holder:release() end
+    holder = nil
+    if s then s:shutdown() end
+    s = nil
+    helper.rm_rf(dir)
+  end)
+
+  -- Each failure takes store_deadline (1 s), longer than the latch
+  -- duration (0.5 s): errors with no success between them are sustained
+  -- however far apart they come.
+  it("latch the gate when each failure takes longer than error_latch_duration", function()
+    s = assert(spool.open { path = dir, store_deadline = 1, error_latch_duration = 0.5 })
+    assert(s:store(spool.id.new(), "x"))
+    holder = helper.hold_write_lock(dir .. "/spool.db", 30)
+    assert.is_true(holder:wait_locked())
+    local kinds = {}
+    for _ = 1, 4 do
+      local _, err = s:store(spool.id.new(), "y")
+      kinds[#kinds + 1] = err.kind
+    end
+    assert.are.equal("backpressure_timeout", kinds[1])
+    assert.is_truthy(s:unhealthy_reason(), "no latch after: " .. table.concat(kinds, ", "))
+    assert.are.equal("unhealthy", kinds[4])
+  end)
+
+  it("refuse allow_error_unlatch with error_unlatch_duration = 0", function()
+    local msg = helper.error_of(spool.open, { path = dir, error_unlatch_duration = 0 })
+    assert.is_truthy(msg:find("error_unlatch_duration", 1, true), msg)
+    s = assert(spool.open { path = dir, error_unlatch_duration = 0, allow_error_unlatch = false })
+  end)
+end)
