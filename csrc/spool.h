@@ -36,7 +36,8 @@ typedef struct spool_sqlite_params {
     int page_size;                    /* bytes; default 4096 */
     int64_t cache_kib;                /* page cache per connection; default 2048 */
     int64_t mmap_size;                /* bytes; default 0 */
-    int wal_autocheckpoint;           /* pages; default 1000; -1 disables */
+    int wal_autocheckpoint;           /* pages; 0 = the default (1000); -1 disables
+                                       * (Lua: sqlite.wal_autocheckpoint = 0 disables) */
     int64_t checkpoint_wal_bytes;     /* cleanup checkpoints over this; default 64 MiB */
     int vacuum_step_pages;            /* pages per compact step; default 1024 */
     int cleanup_vacuum_pages;         /* pages reclaimed per cleanup; default 256 */

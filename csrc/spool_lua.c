@@ -427,7 +427,11 @@ static void read_params(lua_State *L, int idx, spool_params *p)
         q->page_size = (int)opt_field_number(L, t, "page_size", 0);
         q->cache_kib = (int64_t)opt_field_number(L, t, "cache_kib", 0);
         q->mmap_size = (int64_t)opt_field_number(L, t, "mmap_size", 0);
+        /* Lua's 0 is SQLite's "disabled" (C: -1); absent is the default (C: 0). */
         q->wal_autocheckpoint = (int)opt_field_number(L, t, "wal_autocheckpoint", 0);
+        if (q->wal_autocheckpoint == 0 && (lua_getfield(L, t, "wal_autocheckpoint"), !lua_isnil(L, -1)))
+            q->wal_autocheckpoint = -1;
+        lua_settop(L, t);
         q->checkpoint_wal_bytes = (int64_t)opt_field_number(L, t, "checkpoint_wal_bytes", 0);
         q->vacuum_step_pages = (int)opt_field_number(L, t, "vacuum_step_pages", 0);
         q->cleanup_vacuum_pages = (int)opt_field_number(L, t, "cleanup_vacuum_pages", 0);

@@ -404,3 +404,35 @@ describe("spool.open parameters", function()
     end)
   end)
 end)
+
+describe("sqlite.wal_autocheckpoint", function()
+  local spool = require "spool"
+  local helper = require "spec.helper"
+  local dir
+  before_each(function() dir = helper.tmpdir() end)
+  after_each(function() helper.rm_rf(dir) end)
+
+  -- 600 commits of 16 KiB make ~2400 WAL pages: past the default 1000,
+  -- the WAL is reset and stays near 1000 pages; disabled, it keeps them all.
+  local function wal_after_commits(sq)
+    local s = assert(spool.open { path = dir, sqlite = sq })
+    local data = string.rep("w", 16384)
+    for _ = 1, 600 do assert(s:store(spool.id.new(), data)) end
+    local wal = s:health().wal_bytes
+    s:shutdown()
+    return wal
+  end
+
+  it("0 disables automatic checkpoints", function()
+    assert.is_true(wal_after_commits({ wal_autocheckpoint = 0 }) > 2000 * 4096)
+  end)
+
+  it("absent keeps the default, which checkpoints", function()
+    assert.is_true(wal_after_commits({}) < 1600 * 4096)
+  end)
+
+  it("a negative value is refused, naming the key", function()
+    local msg = helper.error_of(spool.open, { path = dir, sqlite = { wal_autocheckpoint = -1 } })
+    assert.is_truthy(msg:find("wal_autocheckpoint", 1, true), msg)
+  end)
+end)
