@@ -6,6 +6,7 @@
 #include "spool_fork.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
@@ -277,6 +278,12 @@ uint64_t spool_id_timestamp(const spool_id *id)
     return time_hi << 48 | time_mid << 32 | time_low;
 }
 
+/* created() of the tick t: the same arithmetic, so both agree exactly. */
+static double seconds_of_100ns(int64_t t)
+{
+    return (double)(t / 10000000) + (double)(t % 10000000) / 1e7;
+}
+
 int64_t spool_id_unix_100ns(const spool_id *id)
 {
     return (int64_t)spool_id_timestamp(id) - (int64_t)SPOOL_ID_GREGORIAN_OFFSET;
@@ -284,9 +291,19 @@ int64_t spool_id_unix_100ns(const spool_id *id)
 
 double spool_id_created(const spool_id *id)
 {
-    int64_t t = spool_id_unix_100ns(id);
     /* Split so the fraction keeps its digits in the double. */
-    return (double)(t / 10000000) + (double)(t % 10000000) / 1e7;
+    return seconds_of_100ns(spool_id_unix_100ns(id));
+}
+
+int64_t spool_id_unix_100ns_from_seconds(double seconds)
+{
+    int64_t t = llround(seconds * 1e7);
+    /* seconds_of_100ns is non-decreasing: step to the first tick >= seconds. */
+    while (seconds_of_100ns(t - 1) >= seconds)
+        t--;
+    while (seconds_of_100ns(t) < seconds)
+        t++;
+    return t;
 }
 
 void spool_id_path_suffix(const spool_id *id, char out[SPOOL_ID_PATH_SUFFIX + 1])

@@ -59,6 +59,13 @@ int64_t spool_id_unix_100ns(const spool_id *id);
 /* Creation time, seconds since the Unix epoch. */
 double spool_id_created(const spool_id *id);
 
+/* The first 100 ns tick whose created() (as seconds in a double) is at
+ * or after `seconds`: the bound of an enumeration's start_time, so that
+ * an id whose created() equals start_time is never visited.  A double
+ * near today's time resolves ~240 ns, coarser than a tick, so a plain
+ * seconds * 1e7 can land a tick past the id. */
+int64_t spool_id_unix_100ns_from_seconds(double seconds);
+
 /* Writes the LocalDisk suffix "/aa/bb/cc/dd/<24 hex>" and a NUL (38 bytes). */
 void spool_id_path_suffix(const spool_id *id, char out[SPOOL_ID_PATH_SUFFIX + 1]);
 

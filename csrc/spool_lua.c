@@ -795,7 +795,7 @@ static void check_enum_opts(lua_State *L, int idx, spool_enum_opts *o)
             if (!(t > -12219292800.0 && t < 103072857600.0))
                 luaL_argerror(L, idx, lua_pushfstring(L, "start_time: Unix seconds between 1582 and 5236 expected, got %f", t));
             o->has_start = 1;
-            o->start_100ns = (int64_t)(t * 1e7);
+            o->start_100ns = spool_id_unix_100ns_from_seconds(t);
         } else if (strcmp(k, "include_data") == 0) {
             luaL_argcheck(L, lua_isboolean(L, -1), idx, "include_data: boolean expected");
             o->include_data = lua_toboolean(L, -1);

@@ -107,3 +107,44 @@ describe("enumerate", function()
     assert.equal(10, seen)
   end)
 end)
+
+describe("enumerate start_time", function()
+  local spool = require "spool"
+  local helper = require "spec.helper"
+  local dir, s
+  before_each(function()
+    dir = helper.tmpdir()
+    s = assert(spool.open { path = dir })
+  end)
+  after_each(function()
+    s:shutdown()
+    helper.rm_rf(dir)
+  end)
+
+  -- A double near today's time resolves ~240 ns, coarser than the ids'
+  -- 100 ns ticks: id:created() must still bound exactly.
+  it("id:created() as start_time never visits the id, and visits every entry created before it", function()
+    math.randomseed(42)
+    local ids = {}
+    for i = 1, 200 do
+      local t = 1700000000 + math.random(0, 100000) + math.random(0, 9999999) / 1e7
+      ids[i] = assert(spool.id.parse(helper.v1_id_hex(t, i % 16384)))
+      assert(s:store(ids[i], "x"))
+    end
+    for i = 1, 60 do ids[#ids + 1] = spool.id.new(); assert(s:store(ids[#ids], "y")) end
+    for _, id in ipairs(ids) do
+      local start = id:created()
+      local seen, expected = {}, 0
+      for _, other in ipairs(ids) do
+        if other:created() < start then expected = expected + 1 end
+      end
+      local n = 0
+      for e in s:entries { start_time = start, ids_only = true } do
+        assert(e.id ~= id, "start_time = created() visited the id itself: " .. tostring(id))
+        assert(e.id:created() < start, "visited an entry created at or after start_time")
+        n = n + 1
+      end
+      assert.are.equal(expected, n)
+    end
+  end)
+end)
