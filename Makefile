@@ -81,6 +81,12 @@ $(addprefix $(BUILD)/rtest/,$(RTESTS)): $(BUILD)/rtest/%: csrc/test/%.c csrc/tes
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \
 	    $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(LIBS)
 
+# The LD_PRELOAD shim of tools/reliability/faultshim.lua: real syscalls
+# failing or stalling under one directory while a sentinel file exists.
+$(BUILD)/rtest/faultshim.so: csrc/test/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -fPIC -shared -o $@ $< -ldl -lpthread
+
 ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS))
 
 test:
