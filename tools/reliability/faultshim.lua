@@ -132,6 +132,11 @@ local scenarios = {
     -- Only the syncs fail: the commit frame is in the WAL, so the failed
     -- store is ambiguous and may come back at the next open.
     { name = "EIO on syncs only, flush = true, compact", fault = "EIO sync", expect = "io", flush = true, compact = true },
+    -- The same, but the storing process exits after each latch without
+    -- closing the spool and a new one opens it: the open recovers the WAL
+    -- from the file, so an ambiguous commit may now be present.
+    { name = "EIO on syncs only, flush = true, exit after the latch", fault = "EIO sync", expect = "io",
+      flush = true, exit_after = true },
     { name = "slow-sync 100 ms, flush = true, compact", fault = "slow-sync 100", slow = 100, flush = true, compact = true },
     { name = "slow-sync 100 ms, flush = false", fault = "slow-sync 100", slow = 100, flush = false },
 }
@@ -151,47 +156,72 @@ local function run(sc, index)
     -- shim resolves it once at load.
     os.execute("mkdir -p " .. sh_quote(dir))
     local function start(mode, jpath, s)
-        local cmd = ("LD_PRELOAD=%s SPOOL_FAULT_DIR=%s SPOOL_FAULT_SENTINEL=%s %s %s %s %s %s %s %s %d %s 2>&1"):format(
+        local cmd = ("LD_PRELOAD=%s SPOOL_FAULT_DIR=%s SPOOL_FAULT_SENTINEL=%s %s %s %s %s %s %s %s %d %s %s 2>&1"):format(
             sh_quote(shim), sh_quote(dir), sh_quote(sentinel), lua, sh_quote(child), mode, sh_quote(dir),
-            sh_quote(jpath), sh_quote(sentinel), sh_quote(stop), s, sc.flush and "1" or "0")
+            sh_quote(jpath), sh_quote(sentinel), sh_quote(stop), s, sc.flush and "1" or "0",
+            sc.exit_after and "exit" or "reopen")
         return assert(io.popen(cmd, "r"))
     end
-    local procs = { start("store", journal, seed + index) }
-    if sc.compact then
-        procs[2] = start("compact", cjournal, seed + 100 + index)
-    end
-    -- Wait until they have opened the spool.
-    local function ready(path)
-        local lines = read_lines(path)
-        for _, l in ipairs(lines) do
-            if l == "READY" then
-                return true
+    -- Waits until `want` processes in all have journaled READY in path.
+    local function await_ready(path, want)
+        local t0 = spool.monotonic()
+        while spool.monotonic() - t0 < 20 do
+            local got = 0
+            for _, l in ipairs(read_lines(path)) do
+                if l == "READY" then
+                    got = got + 1
+                end
             end
+            if got >= want then
+                return
+            end
+            sleep_ms(10)
         end
-        return false
     end
-    local t0 = spool.monotonic()
-    while not (ready(journal) and (not sc.compact or ready(cjournal))) and spool.monotonic() - t0 < 20 do
-        sleep_ms(10)
+    local outputs = {}
+    local function finish(p)
+        outputs[#outputs + 1] = p:read("*a")
+        p:close()
     end
-    for _ = 1, rounds do
+    local compactor
+    if sc.compact then
+        compactor = start("compact", cjournal, seed + 100 + index)
+        await_ready(cjournal, 1)
+    end
+    local storer = start("store", journal, seed + index)
+    await_ready(journal, 1)
+    for r = 1, rounds do
         sleep_ms(math.random(200, 350))
         set_fault(sc.fault)
         sleep_ms(math.random(300, 450))
         set_fault(nil)
+        if sc.exit_after then
+            -- It exits once it has seen the latch and the sentinel gone
+            -- (or at STOP, if the round caught no store).
+            assert(io.open(stop, "w")):close()
+            finish(storer)
+            os.remove(stop)
+            if r < rounds then
+                storer = start("store", journal, seed + index + 1000 * r)
+                await_ready(journal, r + 1)
+            else
+                storer = nil
+            end
+        end
     end
     sleep_ms(200)
     assert(io.open(stop, "w")):close()
-    local outputs = {}
-    for i, p in ipairs(procs) do
-        outputs[i] = p:read("*a")
-        p:close()
+    if storer then
+        finish(storer)
+    end
+    if compactor then
+        finish(compactor)
     end
 
     -- Read the store journal.
     local entries, order = {}, {}
     local fault_failures, fault_successes, bad_kind, latches, bad_latch = 0, 0, 0, 0, 0
-    local slow_ms, untyped, reopen_fail, amb = {}, 0, 0, 0
+    local slow_ms, untyped, reopen_fail, n_amb = {}, 0, 0, 0
     local fault_word = sc.fault:match("^(%S+)")
     local lines = read_lines(journal)
     for _, line in ipairs(lines) do
@@ -213,12 +243,12 @@ local function run(sc, index)
                 note("%s: %s stored while %s was on throughout", sc.name, id, sc.fault)
             end
         elseif tag == "F" then
-            local id, kind, amb, _, before, after = rest:match("^(%x+) (%S+) (%d) (%S+) (%S+) (%S+)$")
+            local id, kind, amb_flag, _, before, after = rest:match("^(%x+) (%S+) (%d) (%S+) (%S+) (%S+)$")
             local e = entries[id]
-            e.st, e.kind, e.amb = "failed", kind, amb == "1"
+            e.st, e.kind, e.amb = "failed", kind, amb_flag == "1"
             fig.stores_failed = fig.stores_failed + 1
             if e.amb then
-                amb = amb + 1
+                n_amb = n_amb + 1
                 fig.ambiguous = fig.ambiguous + 1
             end
             if kind:match("^untyped") then
@@ -317,14 +347,14 @@ local function run(sc, index)
 
     local label = sc.name
     ok(s ~= nil, "%s: the spool reopens without the shim (%s)", label, tostring(oerr or "ok"))
-    local child_out = (outputs[1] or "") .. (outputs[2] or "")
+    local child_out = table.concat(outputs)
     ok(child_out == "", "%s: the children printed nothing%s", label, child_out == "" and "" or ": " .. child_out:sub(1, 300))
     ok(lost == 0 and wrong == 0,
         "%s: every acknowledged store loads with its bytes, none wrong (%d checked, %d lost, %d wrong)",
         label, checked, lost, wrong)
     ok(present_failed == 0,
         "%s: every failed store is absent unless ambiguous (%d ambiguous, %d of them present)",
-        label, amb, amb_present)
+        label, n_amb, amb_present)
     ok(enum_bad == 0 and verified, "%s: enumerate finds only journaled, sound entries; verify() ok", label)
     local ic = integrity(dir)
     ok(ic == "ok", "%s: integrity_check: %s", label, ic)

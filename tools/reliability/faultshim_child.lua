@@ -17,6 +17,7 @@
 --                                          kind of the very next store
 --                                          (expected: unhealthy)
 --   O <ok|kind>                            the spool was reopened
+--   X                                      exiting without closing (exit)
 --
 -- <before>/<after>: the sentinel's mode word when the call started and
 -- when it returned ("-" when there was none); <ms>: the call's duration;
@@ -26,8 +27,14 @@
 -- "compact" runs s:compact() in a loop (20 ms apart), journaling
 -- "C ok <ms>" or "C <kind> <ms>"; an error that is not a typed
 -- spool.Error is journaled as "C untyped <text>".
-local mode, dir, journal_path, sentinel, stop, seed, flush = ...
-assert(mode == "store" or mode == "compact", "usage: faultshim_child.lua store|compact DIR JOURNAL SENTINEL STOP SEED FLUSH")
+local mode, dir, journal_path, sentinel, stop, seed, flush, after_latch = ...
+assert(mode == "store" or mode == "compact",
+    "usage: faultshim_child.lua store|compact DIR JOURNAL SENTINEL STOP SEED FLUSH [reopen|exit]")
+-- "exit": after a latch, once the sentinel is gone, journal "X" and exit
+-- without closing the spool (as a process that dies right after the
+-- failure): the next open recovers the WAL from the file, ambiguous
+-- commit frames included.
+local exit_after_latch = after_latch == "exit"
 seed = tonumber(seed) or 1
 flush = flush == "1"
 math.randomseed(seed)
@@ -158,6 +165,11 @@ while not exists(stop) do
             -- Wait for the disk to come back, then start afresh.
             while fault_mode() ~= "-" and not exists(stop) do
                 sleep_ms(5)
+            end
+            if exit_after_latch then
+                log("X")
+                journal:close()
+                os.exit(0, false)
             end
             s:shutdown()
             s = open()
