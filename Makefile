@@ -5,6 +5,7 @@
 #   make test            specs under luajit, lua5.1, lua5.4 + C tests
 #   make asan            the suite with AddressSanitizer + UBSan
 #   make valgrind        the suite under valgrind with lua5.1
+#   make tsan            the threaded C tests under ThreadSanitizer (clang)
 #   make install         honours PREFIX, DESTDIR and LuaRocks' variables
 #   make deps            installs the Debian packages (tools/install-deps)
 
@@ -45,7 +46,7 @@ HEADERS = $(wildcard csrc/*.h)
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
 CORE_SO = $(BUILD)/spool/core.so
 
-.PHONY: test-reliability all test asan valgrind install uninstall clean deps demo ctest bench bench-full bench-layout
+.PHONY: test-reliability all test asan valgrind tsan tsan-build install uninstall clean deps demo ctest bench bench-full bench-layout
 all: $(CORE_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
@@ -80,6 +81,12 @@ $(addprefix $(BUILD)/rtest/,$(RTESTS)): $(BUILD)/rtest/%: csrc/test/%.c csrc/tes
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \
 	    $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(LIBS)
 
+# The LD_PRELOAD shim of tools/reliability/faultshim.lua: real syscalls
+# failing or stalling under one directory while a sentinel file exists.
+$(BUILD)/rtest/faultshim.so: csrc/test/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -fPIC -shared -o $@ $< -ldl -lpthread
+
 ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS))
 
 test:
@@ -90,6 +97,36 @@ asan:
 
 valgrind:
 	@SPOOL_SANITIZE=valgrind tools/run-tests
+
+# ThreadSanitizer over the C programs that run threads, built with clang
+# into build/tsan/ (its own objects, whatever BUILD is).  Neither gcc 12's
+# nor clang 14's TSan models pthread_mutex_clocklock: the test-only
+# csrc/test/tsan_clocklock.c replaces it with pthread_mutex_timedlock,
+# which TSan does model.  `make tsan` runs them (tools/run-tests, TAP);
+# any TSan report fails the run.
+TSAN_CC ?= clang
+TSAN_BUILD = build/tsan
+TSAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit registry_lua) \
+             $(addprefix $(TSAN_BUILD)/rtest/,groupfail concurrency_threads)
+TSAN_CORE_OBJS = $(patsubst csrc/%.c,$(TSAN_BUILD)/obj/%.o,$(CORE_SRC)) $(TSAN_BUILD)/obj/tsan_clocklock.o
+$(TSAN_BUILD)/obj/%.o: csrc/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(TSAN_CFLAGS) $(MODCFLAGS) -c $< -o $@
+$(TSAN_BUILD)/obj/tsan_clocklock.o: csrc/test/tsan_clocklock.c
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(TSAN_CFLAGS) -std=gnu11 $(WARN) -c $< -o $@
+$(TSAN_BUILD)/rtest/groupfail: TSAN_EXTRA = csrc/test/faultvfs.c
+$(TSAN_BUILD)/test/registry_lua: TSAN_EXTRA = $(TSAN_BUILD)/obj/spool_lua.o $(LUA_LIBS) -ldl
+$(TSAN_BUILD)/test/registry_lua: $(TSAN_BUILD)/obj/spool_lua.o
+$(TSAN_BUILD)/test/% $(TSAN_BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c $(TSAN_CORE_OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(TSAN_CC) $(TSAN_CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) \
+	    $(SQLITE_CFLAGS) -o $@ $< $(TSAN_CORE_OBJS) $(TSAN_EXTRA) $(LIBS)
+tsan-build: $(TSAN_CORE_OBJS) $(TSAN_TESTS)
+
+tsan:
+	@SPOOL_SANITIZE=tsan tools/run-tests
 
 # Power loss, I/O errors, full disks, corruption, crashes, concurrency,
 # fuzzing (short; LONG=1 for long runs).  `make test` runs it too.
