@@ -25,6 +25,10 @@ local _M = { _VERSION = spool.VERSION }
 local ngx = ngx -- nil outside nginx: the thread-side functions need no ngx
 local type, tostring, error, pairs = type, tostring, error, pairs
 
+-- Names defined through define() in this worker: one that spool.get no
+-- longer finds was shut down (a runtime state: 503), not mistyped.
+local defined = {}
+
 local config = {
     thread_pool = nil,       -- name of an nginx thread_pool, or nil: inline
     threaded = { store_durable = true, compact = true, cleanup = true, store_many = true },
@@ -36,16 +40,24 @@ local buckets = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 _M.buckets = buckets
 
 -- configure{thread_pool=, metrics_dict=, threaded=} changes how
--- operations run.  Raises on unknown keys.
+-- operations run.  thread_pool = false runs everything inline again (a
+-- nil in a table constructor cannot be told from an absent key).  Raises
+-- on unknown keys, and on a metrics_dict that nginx does not define.
 function _M.configure(opts)
     for k, v in pairs(opts or {}) do
         if k == "thread_pool" then
-            if v ~= nil and type(v) ~= "string" then
-                error("spool.openresty.configure: thread_pool: a thread_pool name expected", 2)
+            if v ~= false and type(v) ~= "string" then
+                error("spool.openresty.configure: thread_pool: a thread_pool name, or false for inline, expected", 2)
             end
-            config.thread_pool = v
+            config.thread_pool = v or nil
         elseif k == "metrics_dict" then
-            config.metrics_dict = v
+            if v ~= false and type(v) ~= "string" then
+                error("spool.openresty.configure: metrics_dict: a lua_shared_dict name, or false, expected", 2)
+            end
+            if v and ngx and ngx.shared and ngx.shared[v] == nil then
+                error(("spool.openresty.configure: metrics_dict: no lua_shared_dict named '%s' in nginx.conf"):format(v), 2)
+            end
+            config.metrics_dict = v or nil
         elseif k == "threaded" then
             for op, on in pairs(v) do config.threaded[op] = on and true or false end
         else
@@ -65,7 +77,9 @@ function _M.define(params)
         error("spool.openresty.define: spools must be opened in init_worker_by_lua*, not init_by_lua*: "
             .. "nginx forks its workers after init_by_lua*, and a SQLite connection must not cross a fork", 2)
     end
-    return spool.define(params)
+    local s = spool.define(params)
+    defined[params.name] = true
+    return s
 end
 
 -- ------------------------------------------------------------ metrics
@@ -103,11 +117,13 @@ end
 function _M.thread_call(op, name, a, b, c, d)
     local s, err = spool.get(name)
     if not s then
-        return false, err.kind, err.message
+        return false, "closed", ("spool '%s' is not open: %s"):format(tostring(name), tostring(err))
     end
     local ok, r
     if op == "store" then
-        ok, r, err = pcall(s.store, s, a, b, { force_sync = c or false, timeout = d })
+        -- d: the absolute deadline (spool.monotonic(): one clock for the
+        -- whole process), so the wait for a thread counted against it.
+        ok, r, err = pcall(s.store, s, a, b, { force_sync = c or false, deadline = d })
     elseif op == "compact" or op == "cleanup" then
         ok, r, err = pcall(s[op], s)
         if ok and r then
@@ -151,9 +167,14 @@ local function in_thread(op, name, ...)
     return nil, rebuild_error(kind, message, deadline, ambiguous, code, errno)
 end
 
+-- The open spool `name` | nil, err (kind closed) when it was defined
+-- here and has been shut down since.  Raises for a name never defined.
 local function get(name)
     local s, err = spool.get(name)
     if not s then
+        if defined[name] then
+            return nil, spool.errors.new("closed", { message = ("spool '%s' is shut down"):format(tostring(name)) })
+        end
         error(("spool.openresty: %s (define it in init_worker_by_lua*)"):format(tostring(err)), 3)
     end
     return s
@@ -171,32 +192,51 @@ local function timed(op, f, ...)
     return r, err
 end
 
-local function store_in_thread(name, id, data, timeout)
-    return in_thread("store", name, tostring(id), data, true, timeout)
+local function store_in_thread(name, id, data, deadline)
+    return in_thread("store", name, tostring(id), data, true, deadline)
 end
 
--- store(name, id, data, opts) -> true | nil, err.  opts: force_sync,
--- timeout.  A durable store runs in the thread pool when configured.
+local store_opts = { force_sync = "boolean", timeout = "number", deadline = "number" }
+
+-- store(name, id, data, opts) -> true | nil, err.  opts as s:store's:
+-- force_sync, timeout, deadline (the earlier of the two applies).  A
+-- durable store runs in the thread pool when configured; the time spent
+-- waiting for a thread counts against its deadline.  Raises on unknown
+-- options, as s:store does.
 function _M.store(name, id, data, opts)
-    local s = get(name)
-    local force = opts and opts.force_sync or false
-    local timeout = opts and opts.timeout
-    if config.thread_pool and config.threaded.store_durable and force then
-        return timed("store", store_in_thread, name, id, data, timeout)
+    local deadline
+    for k, v in pairs(opts or {}) do
+        if not store_opts[k] or type(v) ~= store_opts[k] then
+            error(("spool.openresty.store: option %s: expected one of force_sync (boolean), timeout, "
+                .. "deadline (numbers)"):format(tostring(k)), 2)
+        end
     end
-    return timed("store", s.store, s, id, data, { force_sync = force, timeout = timeout })
+    if opts and opts.timeout then deadline = spool.monotonic() + opts.timeout end
+    if opts and opts.deadline and (deadline == nil or opts.deadline < deadline) then deadline = opts.deadline end
+    local s, err = get(name)
+    if not s then
+        observe("store", 0, err)
+        return nil, err
+    end
+    local force = opts and opts.force_sync or false
+    if config.thread_pool and config.threaded.store_durable and force then
+        return timed("store", store_in_thread, name, id, data, deadline)
+    end
+    return timed("store", s.store, s, id, data, { force_sync = force, deadline = deadline })
 end
 
 -- load(name, id) -> bytes | nil, err.  Inline: a load reads pages the OS
 -- usually has cached, faster than a hop to a thread.
 function _M.load(name, id)
-    local s = get(name)
+    local s, err = get(name)
+    if not s then return nil, err end
     return timed("load", s.load, s, id)
 end
 
 -- remove(name, id) -> true | false | nil, err.  Inline (no sync).
 function _M.remove(name, id)
-    local s = get(name)
+    local s, err = get(name)
+    if not s then return nil, err end
     return timed("remove", s.remove, s, id)
 end
 
@@ -213,10 +253,14 @@ _M.summary = summary
 -- Runs compact or cleanup, in the thread pool when configured.
 local function maintenance(op, name)
     if config.thread_pool and config.threaded[op] then
-        return in_thread(op, name)
+        local ok, res = in_thread(op, name)
+        if ok then return res end -- the summary, as inline
+        return nil, res
     end
-    local s = get(name)
-    local r, err = s[op](s)
+    local s, err = get(name)
+    if not s then return nil, err end
+    local r
+    r, err = s[op](s)
     if not r then return nil, err end
     return summary(r)
 end
@@ -225,9 +269,12 @@ end
 function _M.compact(name) return maintenance("compact", name) end
 function _M.cleanup(name) return maintenance("cleanup", name) end
 
--- health(name) -> nil (healthy) | reason.  Cheap.
+-- unhealthy_reason(name) -> nil (healthy) | reason.  Cheap; a spool
+-- shut down is not accepting writes, and says so (a 503, not a 500).
 function _M.unhealthy_reason(name)
-    return get(name):unhealthy_reason()
+    local s = get(name)
+    if not s then return "the spool is not accepting writes" end
+    return s:unhealthy_reason()
 end
 
 -- metrics(names) -> Prometheus text exposition for the named spools and
@@ -238,12 +285,16 @@ function _M.metrics(names)
     line("# HELP spool_entries Entries in the spool.")
     line("# TYPE spool_entries gauge")
     local gauges = {}
+    -- stats() reads a live count, not a count(*): cheap on every scrape.
+    -- A spool shut down reports zeros and unhealthy.
+    local closed = { st = { entries = 0, db_bytes = 0, wal_bytes = 0 },
+                     h = { healthy = false, error_latched = false, space_low = false, free_bytes = 0 } }
     for _, name in ipairs(names) do
         local s = get(name)
-        local st = s:stats()
-        local h = s:health()
-        gauges[name] = { st = st, h = h }
-        line(('spool_entries{spool="%s"} %d'):format(name, st.entries))
+        local st = s and s:stats()
+        local h = s and s:health()
+        gauges[name] = st and h and { st = st, h = h } or closed
+        line(('spool_entries{spool="%s"} %d'):format(name, gauges[name].st.entries))
     end
     local function gauge(metric, help, f)
         line("# HELP " .. metric .. " " .. help)
