@@ -67,8 +67,11 @@ local function post_message()
     local opts = { force_sync = durable, timeout = 10 }
     local ok, err = openresty.store("data", id, body, opts)
     if not ok then return fail(err) end
+    -- Header values are the client's: percent-encoded, so that a space or
+    -- an "=" in them cannot forge a field of the record.
     local envelope = ("from=%s to=%s received=%.3f size=%d"):format(
-        ngx.var.http_x_mail_from or "", ngx.var.http_x_rcpt_to or "", ngx.now(), #body)
+        ngx.escape_uri(ngx.var.http_x_mail_from or ""), ngx.escape_uri(ngx.var.http_x_rcpt_to or ""),
+        ngx.now(), #body)
     ok, err = openresty.store("meta", id, envelope, opts)
     if not ok then
         openresty.remove("data", id) -- leave no half message
