@@ -2,16 +2,48 @@
 # Starts or stops the example service.
 #   policy-examples/openresty/run.sh start [PORT] [PREFIX] [SPOOL_DIR]
 #   policy-examples/openresty/run.sh stop [PREFIX]
-# Defaults: port 8980, prefix /tmp/spool-openresty, spools in PREFIX/spool.
+#   policy-examples/openresty/run.sh prefix [PREFIX]   (check/create it only)
+# Defaults: port 8980, prefix $XDG_RUNTIME_DIR/spool-openresty (else
+# $HOME/.spool-openresty), spools in PREFIX/spool.
 # THREAD_POOL= (empty) runs everything inline, without the thread pool.
+#
+# The prefix holds nginx's configuration, logs and the spools: it must be
+# the caller's own. A prefix that is a symlink, belongs to someone else or
+# is writable by group or others is refused (in a shared /tmp another
+# user could have planted it); a missing one is created 0700 (0711 when
+# run as root, so that the unprivileged workers can reach their spools).
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cmd=${1:-start}
+default_prefix=${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/spool-openresty}
+default_prefix=${default_prefix:-$HOME/.spool-openresty}
+
+# Refuses a prefix this user does not safely own; creates a missing one.
+check_prefix() {
+  p=$1
+  if [ -L "$p" ]; then
+    echo "prefix $p is a symbolic link: refused" >&2; exit 1
+  fi
+  if [ ! -e "$p" ]; then
+    mode=700; [ "$(id -u)" = 0 ] && mode=711
+    (umask 077 && mkdir -p "$(dirname "$p")" && mkdir -m "$mode" "$p") || exit 1
+  fi
+  if [ ! -d "$p" ]; then
+    echo "prefix $p is not a directory: refused" >&2; exit 1
+  fi
+  if [ "$(stat -c %u "$p")" != "$(id -u)" ]; then
+    echo "prefix $p belongs to uid $(stat -c %u "$p"), not to this user: refused" >&2; exit 1
+  fi
+  case $(stat -c %A "$p") in
+    ?????w????|????????w?) echo "prefix $p is writable by group or others: refused" >&2; exit 1 ;;
+  esac
+}
 case $cmd in
 start)
   port=${2:-8980}
-  prefix=${3:-/tmp/spool-openresty}
+  prefix=${3:-$default_prefix}
+  check_prefix "$prefix"
   spool_dir=${4:-$prefix/spool}
   pool=${THREAD_POOL-spool}
   if [ ! -f "$repo/build/luajit/spool/core.so" ]; then
@@ -34,7 +66,7 @@ start)
   echo "listening on http://127.0.0.1:$port (prefix $prefix, spools in $spool_dir)"
   ;;
 stop)
-  prefix=${2:-/tmp/spool-openresty}
+  prefix=${2:-$default_prefix}
   # By its pid file: never by name, other nginx instances may be running.
   if [ -f "$prefix/logs/nginx.pid" ]; then
     pid=$(cat "$prefix/logs/nginx.pid")
@@ -42,8 +74,14 @@ stop)
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
   ;;
+prefix)
+  # Checks (creating if missing) the prefix and prints it: what start does first.
+  prefix=${2:-$default_prefix}
+  check_prefix "$prefix"
+  echo "$prefix"
+  ;;
 *)
-  echo "usage: $0 start [PORT] [PREFIX] [SPOOL_DIR] | stop [PREFIX]" >&2
+  echo "usage: $0 start [PORT] [PREFIX] [SPOOL_DIR] | stop [PREFIX] | prefix [PREFIX]" >&2
   exit 2
   ;;
 esac
