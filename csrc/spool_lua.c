@@ -654,21 +654,25 @@ static int l_spool_load(lua_State *L)
     spool_id id = check_id(L, 2);
     spool_error err;
     luaL_checkstack(L, 4, "spool.load");
-    int top = lua_gettop(L);
 #ifdef LUA_GCISRUNNING
+    /* 0 or 1; a PUC 5.1 interpreter loading a LuaJIT build answers -1
+     * (unknown option): it takes the copying path below. */
     int collecting = lua_gc(L, LUA_GCISRUNNING, 0);
-    if (collecting)
-        lua_gc(L, LUA_GCSTOP, 0);
-    int rc = spool_load_with(h->s, &id, blob_to_lua, L, &err);
-    if (collecting)
-        lua_gc(L, LUA_GCRESTART, 0);
-    if (rc != 0) {
-        if (lua_gettop(L) > top) /* push_blob raised: raise it again, now */
-            return lua_error(L);
-        return fail(L, &err);
+    if (collecting == 0 || collecting == 1) {
+        int top = lua_gettop(L);
+        if (collecting)
+            lua_gc(L, LUA_GCSTOP, 0);
+        int rc = spool_load_with(h->s, &id, blob_to_lua, L, &err);
+        if (collecting)
+            lua_gc(L, LUA_GCRESTART, 0);
+        if (rc != 0) {
+            if (lua_gettop(L) > top) /* push_blob raised: raise it again, now */
+                return lua_error(L);
+            return fail(L, &err);
+        }
+        return 1;
     }
-    return 1;
-#else
+#endif
     void *data;
     size_t len;
     if (spool_load(h->s, &id, &data, &len, &err) != 0)
@@ -678,9 +682,7 @@ static int l_spool_load(lua_State *L)
     lua_pushlightuserdata(L, &a);
     int rc = lua_pcall(L, 1, 1, 0);
     spool_free(data);
-    (void)top;
     return rc == 0 ? 1 : lua_error(L);
-#endif
 }
 
 static int l_spool_remove(lua_State *L)

@@ -34,6 +34,30 @@ describe("make install", function()
     assert.equal(32, #out:match("%x+$"))
   end)
 
+  -- LuaJIT and Lua 5.1 share lib/lua/5.1: the last `make install` wins,
+  -- and either build serves both interpreters (one C API, one ABI).
+  it("the LuaJIT and Lua 5.1 installs share one path, and either build works in both interpreters", function()
+    if lua == "lua5.4" then return end
+    for _, built in ipairs({ "luajit", "lua5.1" }) do
+      local d = dest .. "/" .. built
+      assert.is_true(helper.execute(("make -s install LUA=%s PREFIX=/opt/sp DESTDIR=%s >/dev/null 2>&1")
+        :format(built, helper.shell_quote(d))))
+      local libdir, luadir = d .. "/opt/sp/lib/lua/5.1", d .. "/opt/sp/share/lua/5.1"
+      for _, interp in ipairs({ "luajit", "lua5.1" }) do
+        local code = 'local spool = require "spool"; local d = os.tmpname(); os.remove(d); '
+          .. 'local s = assert(spool.open { path = d }); local id = spool.id.new(); '
+          .. 'assert(s:store(id, "both")); assert(s:load(id) == "both"); s:shutdown(); '
+          .. 'os.execute("rm -rf " .. d); io.write("ok")'
+        local p = io.popen(("cd / && LUA_PATH=%s LUA_CPATH=%s %s -e %s 2>&1"):format(
+          helper.shell_quote(luadir .. "/?.lua"), helper.shell_quote(libdir .. "/?.so"), interp,
+          helper.shell_quote(code)))
+        local out = p:read("*a")
+        p:close()
+        assert.are.equal("ok", out, built .. " build under " .. interp)
+      end
+    end
+  end)
+
   it("honours LuaRocks' INST_LIBDIR and INST_LUADIR", function()
     assert.is_true(helper.execute(("make -s install LUA=%s INST_LIBDIR=%s/lib INST_LUADIR=%s/lua >/dev/null 2>&1")
       :format(lua, helper.shell_quote(dest), helper.shell_quote(dest))))
