@@ -74,7 +74,7 @@ $(BUILD)/test/registry_lua: csrc/test/registry_lua.c $(OBJS) $(HEADERS)
 
 # Reliability programs (make test-reliability): fault injection through a
 # test-only SQLite VFS.
-RTESTS = powerloss ioerr diskfull corruption groupfail slowcommit
+RTESTS = powerloss ioerr diskfull corruption groupfail slowcommit syncs
 $(addprefix $(BUILD)/rtest/,$(RTESTS)): $(BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
         $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
 	@mkdir -p $(dir $@)
