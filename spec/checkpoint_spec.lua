@@ -85,8 +85,10 @@ describe("checkpoints", function()
     helper.rm_rf(maint)
     assert.is_truthy(mout:find("maintenance rounds", 1, true), mout)
     assert.are.equal(0, #failures, "stores failed: " .. table.concat(failures, ", "))
-    assert.is_true(stored > 20, "only " .. stored .. " stores in 4 s")
-    assert.is_true(worst < 0.9, "a store waited " .. worst .. " s")
+    if (os.getenv("SPOOL_SANITIZE") or "") == "" then -- times mean nothing under valgrind
+      assert.is_true(stored > 20, "only " .. stored .. " stores in 4 s")
+      assert.is_true(worst < 0.9, "a store waited " .. worst .. " s")
+    end
   end)
 
   it("health() reports the WAL growing while a reader holds it, and since when", function()

@@ -126,12 +126,13 @@ describe("enumerate start_time", function()
   it("id:created() as start_time never visits the id, and visits every entry created before it", function()
     math.randomseed(42)
     local ids = {}
-    for i = 1, 200 do
+    local n = (os.getenv("SPOOL_SANITIZE") or "") == "" and 200 or 40
+    for i = 1, n do
       local t = 1700000000 + math.random(0, 100000) + math.random(0, 9999999) / 1e7
       ids[i] = assert(spool.id.parse(helper.v1_id_hex(t, i % 16384)))
       assert(s:store(ids[i], "x"))
     end
-    for i = 1, 60 do ids[#ids + 1] = spool.id.new(); assert(s:store(ids[#ids], "y")) end
+    for _ = 1, n / 4 do ids[#ids + 1] = spool.id.new(); assert(s:store(ids[#ids], "y")) end
     for _, id in ipairs(ids) do
       local start = id:created()
       local seen, expected = {}, 0

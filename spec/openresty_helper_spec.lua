@@ -83,7 +83,9 @@ describe("spool.openresty (stub ngx)", function()
       local took = spool.monotonic() - t0
       assert.is_nil(ok)
       assert.are.equal("caller_deadline_exceeded", err.kind)
-      assert.is_true(took < 0.9, "the wait for a thread did not count: " .. took .. " s")
+      if (os.getenv("SPOOL_SANITIZE") or "") == "" then
+        assert.is_true(took < 0.9, "the wait for a thread did not count: " .. took .. " s")
+      end
     end)
   end)
 
