@@ -59,7 +59,7 @@
 
 /* Keys of the parameter table, of sqlite = {...} and of rocks_params. */
 static const char *const known_keys[] = {
-    "path", "kind", "flush", "min_free_space", "min_free_inodes", "store_deadline",
+    "path", "kind", "flush", "group_access", "min_free_space", "min_free_inodes", "store_deadline",
     "error_latch_duration", "error_unlatch_duration", "allow_error_unlatch",
     "limit_concurrent_stores", "limit_concurrent_loads", "limit_concurrent_removes",
     "reserve_bytes", "rocks_params", "sqlite", "name",
@@ -316,7 +316,7 @@ static void check_result(lua_State *L, int t)
         } else if (strcmp(k, "kind") == 0) {
             if (vt != LUA_TSTRING || strcmp(lua_tostring(L, -1), "SQLite") != 0)
                 FAIL("normalize returned a kind other than \"SQLite\"");
-        } else if (strcmp(k, "flush") == 0 || strcmp(k, "allow_error_unlatch") == 0) {
+        } else if (strcmp(k, "flush") == 0 || strcmp(k, "allow_error_unlatch") == 0 || strcmp(k, "group_access") == 0) {
             if (vt != LUA_TBOOLEAN)
                 FAIL("normalize returned %s = a %s, not a boolean", k, lua_typename(L, vt));
         } else if (strcmp(k, "sqlite") == 0) {

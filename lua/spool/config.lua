@@ -210,8 +210,8 @@ local function normalize(params, where)
         error(format("%s: path: a directory path is required", where), 0)
     end
     if out.allow_error_unlatch ~= false and out.error_unlatch_duration == 0 then
-        error(format("%s: error_unlatch_duration: 0 with allow_error_unlatch would unlatch the gate at "
-            .. "once; give a duration > 0, or allow_error_unlatch = false", where), 0)
+        error(format("%s: error_unlatch_duration (top level or in rocks_params): expected a duration > 0 "
+            .. "while allow_error_unlatch is true (0 would unlatch the gate at once), got 0", where), 0)
     end
     return out
 end
