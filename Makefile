@@ -107,7 +107,7 @@ valgrind:
 TSAN_CC ?= clang
 TSAN_BUILD = build/tsan
 TSAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
-TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit registry_lua) \
+TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit fork registry_lua) \
              $(addprefix $(TSAN_BUILD)/rtest/,groupfail concurrency_threads)
 TSAN_CORE_OBJS = $(patsubst csrc/%.c,$(TSAN_BUILD)/obj/%.o,$(CORE_SRC)) $(TSAN_BUILD)/obj/tsan_clocklock.o
 $(TSAN_BUILD)/obj/%.o: csrc/%.c $(HEADERS)

@@ -31,6 +31,21 @@ static uint16_t gen_clock_seq; /* 14 bits */
  * process derives are alike (2^54 of them) and none has new()'s node. */
 static uint64_t gen_derive_count;
 static uint8_t gen_node[6];
+static pthread_once_t gen_fork_once = PTHREAD_ONCE_INIT;
+
+/* Held across fork(), so that a child never inherits gen_lock locked by
+ * a thread it does not have. */
+static void gen_install_fork_hold(void)
+{
+    spool_fork_hold_mutex(&gen_lock);
+}
+
+/* Takes gen_lock. */
+static void gen_lock_take(void)
+{
+    pthread_once(&gen_fork_once, gen_install_fork_hold);
+    pthread_mutex_lock(&gen_lock);
+}
 
 /* Fills buf with len random bytes.  Returns 0 or -1. */
 static int random_bytes(void *buf, size_t len)
@@ -118,7 +133,7 @@ int spool_id_new(spool_id *out)
 int spool_id_new_at(spool_id *out, int64_t unix_100ns)
 {
     uint64_t now = (uint64_t)(unix_100ns + (int64_t)SPOOL_ID_GREGORIAN_OFFSET);
-    pthread_mutex_lock(&gen_lock);
+    gen_lock_take();
     if (gen_seed_locked() != 0) {
         pthread_mutex_unlock(&gen_lock);
         return -1;
@@ -142,7 +157,7 @@ int spool_id_new_at(spool_id *out, int64_t unix_100ns)
 
 int spool_id_derive_cloned_timestamp(const spool_id *src, spool_id *out)
 {
-    pthread_mutex_lock(&gen_lock);
+    gen_lock_take();
     if (gen_seed_locked() != 0) {
         pthread_mutex_unlock(&gen_lock);
         return -1;

@@ -570,6 +570,48 @@ typedef struct open_file {
 
 static open_file *open_files;
 static pthread_mutex_t open_files_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t open_files_fork_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_mutex_enter(void *m)
+{
+    sqlite3_mutex_enter(m);
+}
+
+static void sqlite_mutex_leave(void *m)
+{
+    sqlite3_mutex_leave(m);
+}
+
+/* Held across fork(): open_files_lock, and SQLite's process-wide static
+ * mutexes (the allocator's, the page cache's, the unix VFS's inode list,
+ * the PRNG's), because a child forked while another thread held one of
+ * them would block in its first sqlite3_malloc or open.  SQLite takes
+ * them nested in this order only (OPEN > PRNG > MAIN > VFS1 > LRU > PMEM
+ * > MEM; the allocator's is innermost), and open_files_lock is never held
+ * while SQLite runs, so taking them in this order cannot deadlock. */
+static void open_files_install_fork_hold(void)
+{
+    static const int statics[] = {
+        SQLITE_MUTEX_STATIC_OPEN, SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MAIN,
+        SQLITE_MUTEX_STATIC_VFS1, SQLITE_MUTEX_STATIC_LRU,  SQLITE_MUTEX_STATIC_PMEM,
+        SQLITE_MUTEX_STATIC_MEM,
+    };
+    spool_fork_hold_mutex(&open_files_lock);
+    if (sqlite3_initialize() != SQLITE_OK)
+        return;
+    for (size_t i = 0; i < sizeof statics / sizeof statics[0]; i++) {
+        sqlite3_mutex *m = sqlite3_mutex_alloc(statics[i]);
+        if (m != NULL)
+            spool_fork_hold(sqlite_mutex_enter, sqlite_mutex_leave, m);
+    }
+}
+
+/* Takes open_files_lock. */
+static void open_files_take(void)
+{
+    pthread_once(&open_files_fork_once, open_files_install_fork_hold);
+    pthread_mutex_lock(&open_files_lock);
+}
 
 /* Why (dev, ino) cannot be opened now by this process, or NULL: 'F' a
  * handle inherited from a parent, 'X' one holding it exclusively, 'x' the
@@ -589,7 +631,7 @@ static const open_file *open_file_conflict(dev_t dev, ino_t ino, int exclusive, 
 
 static void open_file_forget(const sq *s)
 {
-    pthread_mutex_lock(&open_files_lock);
+    open_files_take();
     for (open_file **f = &open_files; *f != NULL; f = &(*f)->next) {
         if ((*f)->owner == s) {
             open_file *dead = *f;
@@ -856,7 +898,7 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", s->dir);
     }
     char why = 0;
-    pthread_mutex_lock(&open_files_lock);
+    open_files_take();
     const open_file *f = open_file_conflict(db_st.st_dev, db_st.st_ino, p->sqlite.exclusive, &why);
     int here = 0;
     for (const open_file *g = open_files; g != NULL; g = g->next)
