@@ -6,10 +6,12 @@
  * another process holds the lock get their deadline error, each.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "spool.h"
 #include "tap.h"
@@ -40,6 +42,83 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* Commits of the spool's connections, counted by a commit hook that an
+ * auto-extension puts on every connection the process opens; the test's
+ * own connection (`other`) is not counted. */
+static atomic_long commits;
+static sqlite3 *other;
+
+static int count_commit(void *db)
+{
+    if (db != other)
+        atomic_fetch_add(&commits, 1);
+    return 0;
+}
+
+static int hook_commits(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    sqlite3_commit_hook(db, count_commit, db);
+    return SQLITE_OK;
+}
+
+/* A request of the shared batch: a store_many of two entries whose
+ * second one the planted trigger refuses when `fails`. */
+typedef struct planned {
+    spool_id first, second;
+    int fails;
+    int rc;
+    spool_error err;
+} planned;
+
+static void *planned_writer(void *arg)
+{
+    planned *r = arg;
+    spool_item items[2] = {
+        {.id = r->first, .data = "good", .len = 4},
+        {.id = r->second, .data = r->fails ? "FAIL" : "good", .len = 4},
+    };
+    r->rc = spool_store_many(S, items, 2, NULL, &r->err);
+    return NULL;
+}
+
+static int present(const spool_id *id)
+{
+    void *data;
+    size_t len;
+    spool_error err;
+    if (spool_load(S, id, &data, &len, &err) != 0)
+        return 0;
+    spool_free(data);
+    return 1;
+}
+
+/* Runs the requests as two batches: with the write lock held by
+ * `other`, the first request's leader waits for it alone; the rest queue
+ * behind it and, once the lock is free, form the second batch.  Returns
+ * the number of commits the spool made. */
+static long run_batches(planned *reqs, int n)
+{
+    double settle = getenv("SPOOL_SANITIZE") ? 1.0 : 0.2;
+    pthread_t th[THREADS];
+    for (int i = 0; i < n; i++) {
+        spool_id_new(&reqs[i].first);
+        spool_id_new(&reqs[i].second);
+    }
+    long before = atomic_load(&commits);
+    sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    pthread_create(&th[0], NULL, planned_writer, &reqs[0]);
+    usleep((useconds_t)(settle * 1e6));
+    for (int i = 1; i < n; i++)
+        pthread_create(&th[i], NULL, planned_writer, &reqs[i]);
+    usleep((useconds_t)(settle * 1e6));
+    sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    return atomic_load(&commits) - before;
+}
+
 static void *late_writer(void *arg)
 {
     long t = (long)arg;
@@ -61,6 +140,7 @@ int main(void)
     spool_error err;
     spool_params_init(&p);
     p.path = dir;
+    sqlite3_auto_extension((void (*)(void))hook_commits);
     ok(spool_open(&p, &S, &err) == 0, "open");
 
     pthread_t th[THREADS];
@@ -97,7 +177,6 @@ int main(void)
 
     /* Another connection holds the write lock: every queued store of
      * the batch gets its own caller-deadline error, and none is stored. */
-    sqlite3 *other;
     snprintf(path, sizeof path, "%s/spool.db", dir);
     sqlite3_open(path, &other);
     ok(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "a second connection takes the write lock");
@@ -112,10 +191,48 @@ int main(void)
         late += deadline_errors[t];
     ok(late == THREADS, "all %d waiting stores answer caller_deadline_exceeded (%d)", THREADS, late);
     sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(other);
     spool_get_stats(S, &after, &err);
     ok(after.entries == before.entries, "none of them was stored (%lld entries before and after)",
        (long long)after.entries);
+
+    /* One request of a shared batch fails (a trigger planted by the test
+     * refuses its second entry): it leaves nothing, the others commit,
+     * and the batch is one commit. */
+    ok(sqlite3_exec(other,
+                    "CREATE TRIGGER planted BEFORE INSERT ON entries WHEN NEW.data = X'4641494C' "
+                    "BEGIN SELECT RAISE(ABORT, 'planted failure'); END",
+                    NULL, NULL, NULL) == SQLITE_OK,
+       "a trigger that refuses entries holding FAIL is planted");
+    planned mixed[5] = {{.fails = 0}, {.fails = 0}, {.fails = 1}, {.fails = 0}, {.fails = 0}};
+    long n_commits = run_batches(mixed, 5);
+    ok(n_commits == 2, "the first request commits alone, the four queued behind it in one commit (%ld commits)",
+       n_commits);
+    ok(mixed[2].rc != 0 && strstr(mixed[2].err.message, "planted failure") != NULL,
+       "the failing request answers its own error (%s)", mixed[2].rc ? mixed[2].err.message : "succeeded");
+    ok(!present(&mixed[2].first) && !present(&mixed[2].second),
+       "the failing request left nothing, not even its first entry");
+    int kept = 0;
+    for (int i = 0; i < 5; i++)
+        if (i != 2)
+            kept += mixed[i].rc == 0 && present(&mixed[i].first) && present(&mixed[i].second);
+    ok(kept == 4, "the other four requests of the batch are acknowledged and kept (%d/4)", kept);
+
+    /* Every request of a batch fails: nothing is committed. */
+    planned failing[5] = {{.fails = 1}, {.fails = 1}, {.fails = 1}, {.fails = 1}, {.fails = 1}};
+    spool_get_stats(S, &before, &err);
+    n_commits = run_batches(failing, 5);
+    int refused = 0, left = 0;
+    for (int i = 0; i < 5; i++) {
+        refused += failing[i].rc != 0;
+        left += present(&failing[i].first);
+    }
+    ok(refused == 5 && left == 0, "when every request fails, each answers an error and none left an entry (%d, %d)",
+       refused, left);
+    ok(n_commits == 0, "a batch in which every request failed does not commit (%ld commits)", n_commits);
+    spool_get_stats(S, &after, &err);
+    ok(after.entries == before.entries, "the live entry count is unchanged (%lld)", (long long)after.entries);
+    sqlite3_exec(other, "DROP TRIGGER planted", NULL, NULL, NULL);
+    sqlite3_close(other);
     spool_id id;
     spool_id_new(&id);
     ok(spool_store(S, &id, "x", 1, NULL, &err) == 0, "once the lock is free, stores succeed");
