@@ -87,7 +87,14 @@ $(BUILD)/rtest/faultshim.so: csrc/test/faultshim.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -fPIC -shared -o $@ $< -ldl -lpthread
 
-ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS))
+# The fault VFS as a Lua module for the specs (spec/helper.lua: faultvfs).
+FAULTVFS_LUA = $(BUILD)/spool_test/faultvfs.so
+$(FAULTVFS_LUA): csrc/test/faultvfs_lua.c csrc/test/faultvfs.c csrc/test/faultvfs.h csrc/compat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 -fPIC $(WARN) -Icsrc/test $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS) \
+	    $(LIBFLAG) -o $@ csrc/test/faultvfs_lua.c csrc/test/faultvfs.c $(LIBS)
+
+ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS)) $(FAULTVFS_LUA)
 
 test:
 	@tools/run-tests

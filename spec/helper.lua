@@ -310,4 +310,16 @@ function helper.run_lua(code, seconds)
   return status == "0", body or out, status == "124" or status == "137"
 end
 
+-- The test-only fault VFS (csrc/test/faultvfs_lua.c), registered under
+-- the name "faultvfs" and reset; `make ctest` builds it beside the
+-- module (tools/run-tests puts it on LUA_CPATH).  Raises when it is not
+-- built: a spec that needs it must fail, not pass by skipping.
+function helper.faultvfs()
+  local ok, fv = pcall(require, "spool_test.faultvfs")
+  assert(ok, "spool_test.faultvfs is not built (make ctest): " .. tostring(fv))
+  fv.register()
+  fv.reset()
+  return fv
+end
+
 return helper
