@@ -493,7 +493,7 @@ int spool_remove_many(spool *s, const spool_id *ids, size_t n, const spool_write
     if (limit_acquire(&s->removes, dl.at) != 0) {
         rc = spool_deadline_error(&dl, err);
     } else {
-        rc = s->be->remove(s->st, ids, n, &dl, removed, err);
+        rc = s->be->remove(s->st, ids, n, opts != NULL && opts->force_sync, &dl, removed, err);
         limit_release(&s->removes);
     }
     if (rc == 0) {

@@ -28,8 +28,8 @@ typedef struct spool_backend {
     /* Calls fn with the entry's verified bytes. */
     int (*load)(void *st, const spool_id *id, spool_blob_fn fn, void *ud,
                 const spool_deadline *dl, spool_error *err);
-    int (*remove)(void *st, const spool_id *ids, size_t n, const spool_deadline *dl,
-                  size_t *removed, spool_error *err);
+    int (*remove)(void *st, const spool_id *ids, size_t n, int force_sync,
+                  const spool_deadline *dl, size_t *removed, spool_error *err);
     int (*cursor_open)(void *st, const spool_enum_opts *o, void **cur, spool_error *err);
     /* 1 entry, 0 end, -1 error.  Must not touch the storage after the
      * backend was closed; spool.c guarantees it is not called then. */

@@ -1421,10 +1421,10 @@ static int sq_store(void *st, const spool_item *items, size_t n, int force_sync,
     return submit(st, &r, err);
 }
 
-static int sq_remove(void *st, const spool_id *ids, size_t n, const spool_deadline *dl, size_t *removed,
-                     spool_error *err)
+static int sq_remove(void *st, const spool_id *ids, size_t n, int force_sync, const spool_deadline *dl,
+                     size_t *removed, spool_error *err)
 {
-    wreq r = {.op = REQ_REMOVE, .ids = ids, .n = n, .dl = dl};
+    wreq r = {.op = REQ_REMOVE, .ids = ids, .n = n, .durable = force_sync, .dl = dl};
     if (submit(st, &r, err) != 0)
         return -1;
     *removed = r.removed;
