@@ -8,10 +8,13 @@
 # THREAD_POOL= (empty) runs everything inline, without the thread pool.
 #
 # The prefix holds nginx's configuration, logs and the spools: it must be
-# the caller's own. A prefix that is a symlink, belongs to someone else or
-# is writable by group or others is refused (in a shared /tmp another
-# user could have planted it); a missing one is created 0700 (0711 when
-# run as root, so that the unprivileged workers can reach their spools).
+# the caller's own. A prefix that is a symlink, belongs to someone else,
+# is writable by group or others, or sits in a directory others can write
+# without the sticky bit (they could swap it) is refused (in a shared /tmp
+# another user could have planted it); a missing one is created 0700 (0711
+# when run as root, so that the unprivileged workers can reach their
+# spools). Paths are written into nginx.conf: only letters, digits and
+# ._/+@:=- are accepted in them. stop signals only an nginx process.
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -19,11 +22,32 @@ cmd=${1:-start}
 default_prefix=${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/spool-openresty}
 default_prefix=${default_prefix:-$HOME/.spool-openresty}
 
-# Refuses a prefix this user does not safely own; creates a missing one.
+# Refuses a path that nginx.conf could not hold as it is.
+check_chars() {
+  case $2 in
+    *[!A-Za-z0-9._/+@:=-]*|'')
+      echo "$1 '$2' may hold only letters, digits and ._/+@:=- (it is written into nginx.conf): refused" >&2
+      exit 1 ;;
+  esac
+}
+
+# Refuses a prefix this user does not safely own; creates a missing one
+# unless $2 is "existing".
 check_prefix() {
   p=$1
+  check_chars prefix "$p"
+  parent=$(dirname "$p")
+  if [ -d "$parent" ]; then
+    case $(stat -L -c %A "$parent") in
+      ?????w???[!tT]|????????w[!tT])
+        echo "prefix $p is in $parent, which others can write without the sticky bit: refused" >&2; exit 1 ;;
+    esac
+  fi
   if [ -L "$p" ]; then
     echo "prefix $p is a symbolic link: refused" >&2; exit 1
+  fi
+  if [ ! -e "$p" ] && [ "${2:-}" = existing ]; then
+    echo "prefix $p does not exist" >&2; exit 1
   fi
   if [ ! -e "$p" ]; then
     mode=700; [ "$(id -u)" = 0 ] && mode=711
@@ -45,12 +69,13 @@ start)
   prefix=${3:-$default_prefix}
   check_prefix "$prefix"
   spool_dir=${4:-$prefix/spool}
+  check_chars "spool directory" "$spool_dir"
   pool=${THREAD_POOL-spool}
   if [ ! -f "$repo/build/luajit/spool/core.so" ]; then
     echo "$repo/build/luajit/spool/core.so is missing: run make first" >&2
     exit 1
   fi
-  mkdir -p "$prefix/logs" "$prefix/conf" "$spool_dir"
+  mkdir -p "$prefix/logs" "$prefix/conf" "$prefix/temp" "$spool_dir"
   # Started as root, nginx runs its workers as an unprivileged user, which
   # must own the spools; otherwise the workers run as the caller.
   user_line="# (not root: workers run as $(id -un))"
@@ -67,9 +92,16 @@ start)
   ;;
 stop)
   prefix=${2:-$default_prefix}
+  check_prefix "$prefix" existing
   # By its pid file: never by name, other nginx instances may be running.
   if [ -f "$prefix/logs/nginx.pid" ]; then
     pid=$(cat "$prefix/logs/nginx.pid")
+    case $pid in
+      ''|*[!0-9]*) echo "$prefix/logs/nginx.pid does not hold a pid: refused" >&2; exit 1 ;;
+    esac
+    if [ "$(ps -o comm= -p "$pid" 2>/dev/null)" != nginx ]; then
+      echo "pid $pid in $prefix/logs/nginx.pid is not an nginx process: refused" >&2; exit 1
+    fi
     kill -QUIT "$pid"
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi

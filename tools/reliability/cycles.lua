@@ -60,7 +60,9 @@ end
 collectgarbage()
 collectgarbage()
 local fd1, rss1 = fd_count(), rss_kib()
-ok(fd1 == fd0, ("%d open/store/load/remove/close cycles with failing calls: file descriptors %d -> %d")
+-- A leak adds descriptors; one fewer is a descriptor of the interpreter's
+-- that the collector closed meanwhile (seen once in about twenty runs).
+ok(fd1 <= fd0, ("%d open/store/load/remove/close cycles with failing calls: file descriptors %d -> %d")
     :format(cycles, fd0, fd1))
 ok(rss1 - rss0 < 16 * 1024, ("RSS %d -> %d KiB (growth under 16 MiB)"):format(rss0, rss1))
 print(("# cycles figures: cycles=%d seconds=%.1f fds=%d->%d rss_kib=%d->%d")
