@@ -40,7 +40,7 @@ LIBS = $(SQLITE_LIBS) -lpthread -lm
 
 BUILD ?= build/$(LUA_NAME)
 CORE_SRC = csrc/spool_fork.c csrc/spool_id.c csrc/spool_error.c csrc/spool_checksum.c csrc/spool_gate.c \
-           csrc/spool.c csrc/spool_registry.c csrc/spool_sqlite.c
+           csrc/spool.c csrc/spool_registry.c csrc/spool_sqlite.c csrc/spool_localdisk.c
 MOD_SRC = $(CORE_SRC) csrc/spool_lua.c
 HEADERS = $(wildcard csrc/*.h)
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))

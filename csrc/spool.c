@@ -75,7 +75,7 @@ void spool_free(void *p)
 void spool_params_init(spool_params *p)
 {
     memset(p, 0, sizeof *p);
-    p->kind = "SQLite";
+    p->kind = NULL; /* the kind found in path; SQLite for a new directory */
     p->min_free_space.is_percent = 1;
     p->min_free_space.value = 10;
     p->min_free_inodes.is_percent = 1;
@@ -309,11 +309,49 @@ static int account(spool *s, int rc, spool_error *err)
     return rc;
 }
 
-static const spool_backend *backend_for(const char *kind)
+/* The built backends; the first is the default for a new directory. */
+static const spool_backend *const backends[] = {&spool_sqlite_backend, &spool_localdisk_backend, NULL};
+
+/* The backend named kind, or NULL. */
+static const spool_backend *backend_named(const char *kind)
 {
-    if (kind == NULL || strcmp(kind, "SQLite") == 0)
-        return &spool_sqlite_backend;
+    for (int i = 0; backends[i] != NULL; i++)
+        if (strcmp(backends[i]->kind, kind) == 0)
+            return backends[i];
     return NULL;
+}
+
+/* The backend for params: the one whose data the directory holds, or
+ * the named one, or the default for a new directory.  Returns NULL with
+ * err when the kind is unknown or disagrees with what is there. */
+static const spool_backend *backend_for(const spool_params *params, spool_error *err)
+{
+    const spool_backend *named = NULL, *found = NULL;
+    if (params->kind != NULL && (named = backend_named(params->kind)) == NULL) {
+        char list[128] = "";
+        for (int i = 0; backends[i] != NULL; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", backends[i]->kind);
+        spool_error_set(err, SPOOL_MISUSE, "kind: the %s backend is not built into this spool (available: %s)",
+                        params->kind, list);
+        return NULL;
+    }
+    for (int i = 0; backends[i] != NULL; i++) {
+        if (backends[i]->probe == NULL || !backends[i]->probe(params->path))
+            continue;
+        if (found != NULL) {
+            spool_error_set(err, SPOOL_MISUSE, "%s holds both a %s and a %s spool: refusing to choose",
+                            params->path, found->kind, backends[i]->kind);
+            return NULL;
+        }
+        found = backends[i];
+    }
+    if (named != NULL && found != NULL && named != found) {
+        spool_error_set(err, SPOOL_MISUSE,
+                        "kind: %s holds a %s spool, not a %s one (leave kind out to open what is there)",
+                        params->path, found->kind, named->kind);
+        return NULL;
+    }
+    return found ? found : named ? named : backends[0];
 }
 
 int spool_open(const spool_params *params, spool **out, spool_error *err)
@@ -325,11 +363,9 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
     *out = NULL;
     if (params == NULL || params->path == NULL || params->path[0] == '\0')
         return spool_error_set(err, SPOOL_MISUSE, "path: a directory path is required");
-    const spool_backend *be = backend_for(params->kind);
+    const spool_backend *be = backend_for(params, err);
     if (be == NULL)
-        return spool_error_set(err, SPOOL_MISUSE,
-                               "kind: the %s backend is not built into this spool (available: SQLite)",
-                               params->kind);
+        return -1;
     if (!(params->store_deadline > 0) || params->error_latch_duration < 0 ||
         params->error_unlatch_duration < 0)
         return spool_error_set(err, SPOOL_MISUSE,
@@ -818,6 +854,19 @@ int spool_get_stats(spool *s, spool_stats *out, spool_error *err)
 const char *spool_get_path(spool *s)
 {
     return s->path;
+}
+
+const char *spool_get_kind(spool *s)
+{
+    return s->be->kind;
+}
+
+const char *spool_backend_kind(size_t i)
+{
+    for (size_t j = 0; backends[j] != NULL; j++)
+        if (j == i)
+            return backends[j]->kind;
+    return NULL;
 }
 
 int spool_is_closed(spool *s)

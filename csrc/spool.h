@@ -50,7 +50,8 @@ typedef struct spool_sqlite_params {
 
 typedef struct spool_params {
     const char *path;                 /* directory; created if missing */
-    const char *kind;                 /* "SQLite" (default when NULL) */
+    const char *kind;                 /* "SQLite" or "LocalDisk"; NULL: the kind of the
+                                       * spool found in path, SQLite for a new one */
     const char *name;                 /* the registry name (spool_define), else NULL;
                                        * recorded in the spool at first define */
     int group_access;                 /* 1: new files 0640 and directories 0750
@@ -270,6 +271,13 @@ const char *spool_closed_reason(spool *s, char *buf, size_t size);
 
 /* The directory the spool was opened on (valid while referenced). */
 const char *spool_get_path(spool *s);
+
+/* The backend the spool was opened with: "SQLite", "LocalDisk". */
+const char *spool_get_kind(spool *s);
+
+/* The kind of the i-th built backend (0 is the default for a new
+ * directory), or NULL past the last. */
+const char *spool_backend_kind(size_t i);
 
 /* Frees a buffer returned by spool_load. */
 void spool_free(void *p);

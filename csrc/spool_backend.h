@@ -20,8 +20,17 @@ typedef struct spool_deadline {
  * spool's own, whichever was the effective one.  Returns -1. */
 int spool_deadline_error(const spool_deadline *dl, spool_error *err);
 
+/* The driver contract's version.  Version 1: every slot below up to
+ * `health`.  A later version appends slots; a driver of an earlier
+ * version leaves them out, and the core treats them as NULL. */
+#define SPOOL_BACKEND_VERSION 1
+
 typedef struct spool_backend {
-    const char *kind;
+    int version;      /* SPOOL_BACKEND_VERSION when the driver was written */
+    const char *kind; /* the `kind` users name: "SQLite", "LocalDisk" */
+    /* Whether the directory `path` holds this backend's data: 1 yes, 0 no.
+     * Reads nothing but names (lstat): a new directory is 0 for all. */
+    int (*probe)(const char *path);
     int (*open)(const spool_params *p, void **state, spool_error *err);
     int (*store)(void *st, const spool_item *items, size_t n, int force_sync,
                  const spool_deadline *dl, spool_error *err);
@@ -54,5 +63,6 @@ typedef struct spool_backend {
 } spool_backend;
 
 extern const spool_backend spool_sqlite_backend;
+extern const spool_backend spool_localdisk_backend;
 
 #endif

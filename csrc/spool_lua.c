@@ -18,8 +18,9 @@
 #define ERROR_MT "spool.Error"
 
 typedef struct lspool {
-    spool *s;   /* NULL once closed */
-    char *path; /* for messages; freed by __gc */
+    spool *s;         /* NULL once closed */
+    char *path;       /* for messages; freed by __gc */
+    const char *kind; /* the backend's static name, kept after close */
 } lspool;
 
 typedef struct lcursor {
@@ -453,6 +454,7 @@ static lspool *push_handle(lua_State *L, const char *path)
     lspool *h = spool_lua_newuserdata(L, sizeof *h);
     h->s = NULL;
     h->path = NULL;
+    h->kind = "";
     luaL_getmetatable(L, SPOOL_MT);
     lua_setmetatable(L, -2);
     h->path = strdup(path);
@@ -470,6 +472,7 @@ static int l_open(lua_State *L)
     lspool *h = push_handle(L, p.path);
     if (spool_open(&p, &h->s, &err) != 0)
         return fail(L, &err);
+    h->kind = spool_get_kind(h->s);
     return 1;
 }
 
@@ -487,6 +490,7 @@ static int l_define(lua_State *L)
     lspool *h = push_handle(L, p.path);
     if (spool_define(name, &p, &h->s, &err) != 0)
         return fail(L, &err);
+    h->kind = spool_get_kind(h->s);
     return 1;
 }
 
@@ -499,6 +503,7 @@ static int l_lookup(lua_State *L)
     lspool *h = spool_lua_newuserdata(L, sizeof *h);
     h->s = NULL;
     h->path = NULL;
+    h->kind = "";
     luaL_getmetatable(L, SPOOL_MT);
     lua_setmetatable(L, -2);
     spool *s = spool_lookup(name);
@@ -507,6 +512,7 @@ static int l_lookup(lua_State *L)
         return 1;
     }
     h->s = s;
+    h->kind = spool_get_kind(s);
     h->path = strdup(spool_get_path(s)); /* NULL prints as "?" */
     return 1;
 }
@@ -1004,6 +1010,13 @@ static void set_int(lua_State *L, const char *k, int64_t v)
     lua_setfield(L, -2, k);
 }
 
+/* Sets field k to v, or leaves it nil when v < 0 (not known). */
+static void set_known(lua_State *L, const char *k, int64_t v)
+{
+    if (v >= 0)
+        set_int(L, k, v);
+}
+
 static int l_spool_compact(lua_State *L)
 {
     lspool *h = check_spool(L);
@@ -1148,7 +1161,7 @@ static int l_spool_stats(lua_State *L)
     set_int(L, "removes", (int64_t)st.removes);
     set_int(L, "errors", (int64_t)st.errors);
     set_int(L, "overruns", (int64_t)st.overruns);
-    set_int(L, "entries", (int64_t)st.entries);
+    set_known(L, "entries", (int64_t)st.entries); /* LocalDisk does not count */
     set_int(L, "quarantined", (int64_t)st.quarantined);
     set_int(L, "db_bytes", (int64_t)st.db_bytes);
     set_int(L, "wal_bytes", (int64_t)st.wal_bytes);
@@ -1172,6 +1185,25 @@ static int l_spool_path(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
     lua_pushstring(L, h->path ? h->path : "");
+    return 1;
+}
+
+/* s:kind(): the backend the spool was opened with. */
+static int l_spool_kind(lua_State *L)
+{
+    lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
+    lua_pushstring(L, h->kind);
+    return 1;
+}
+
+/* spool.core.backends(): the built kinds, the default first. */
+static int l_backends(lua_State *L)
+{
+    lua_newtable(L);
+    for (size_t i = 0; spool_backend_kind(i) != NULL; i++) {
+        lua_pushstring(L, spool_backend_kind(i));
+        lua_rawseti(L, -2, (int)i + 1);
+    }
     return 1;
 }
 
@@ -1226,6 +1258,7 @@ static const luaL_Reg spool_methods[] = {
     {"is_closed", l_spool_is_closed},
     {"purge_quarantined", l_spool_purge_quarantined},
     {"path", l_spool_path},
+    {"kind", l_spool_kind},
     {NULL, NULL},
 };
 
@@ -1238,6 +1271,7 @@ static const luaL_Reg core_funcs[] = {
     {"format_duration", l_format_duration},
     {"monotonic", l_monotonic},
     {"now", l_now},
+    {"backends", l_backends},
     {NULL, NULL},
 };
 

@@ -1973,7 +1973,18 @@ static void sq_health(void *st, spool_health *h)
     pthread_mutex_unlock(&s->pool_lock);
 }
 
+/* A directory holds a SQLite spool when it has the database file. */
+static int sq_probe(const char *path)
+{
+    char buf[4096];
+    struct stat st;
+    snprintf(buf, sizeof buf, "%s/" DB_NAME, path);
+    return lstat(buf, &st) == 0;
+}
+
 const spool_backend spool_sqlite_backend = {
+    .version = 1,
+    .probe = sq_probe,
     .kind = "SQLite",
     .open = sq_open,
     .store = sq_store,

@@ -131,7 +131,13 @@ local tuning = {
     limit_concurrent_removes = positive_integer,
 }
 
-local backends = { SQLite = true }
+-- The kinds built into spool.core (the default first), read from it.
+local core = require "spool.core"
+local backends, built_list = {}, {}
+for i, kind in ipairs(core.backends()) do
+    backends[kind] = true
+    built_list[i] = kind
+end
 local known_kinds = { SQLite = true, LocalDisk = true, RocksDB = true }
 
 -- The validation proper; raises messages without a position.
@@ -158,8 +164,8 @@ local function normalize(params, where)
                 bad(where, key, v, "\"SQLite\", \"LocalDisk\" or \"RocksDB\"")
             end
             if not backends[v] then
-                error(format("%s: kind: the %s backend is not built into this spool (built in: SQLite)",
-                    where, v), 0)
+                error(format("%s: kind: the %s backend is not built into this spool (built in: %s)",
+                    where, v, table.concat(built_list, ", ")), 0)
             end
             out.kind = v
         elseif key == "flush" then

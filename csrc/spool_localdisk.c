@@ -1,0 +1,1040 @@
+/*
+ * spool_localdisk.c: the LocalDisk backend, file-compatible with KumoMTA's
+ * LocalDisk spool (facts in ../shared/reference/FACTS.md):
+ *
+ *   <dir>/lock                    flock()ed by the one process using it, "<pid>\n"
+ *   <dir>/new/.tmp??????          a store's bytes before they are renamed into place
+ *   <dir>/data/aa/bb/cc/dd/<24 hex>   one file per entry: the raw bytes
+ *
+ * and, of this project's own (kumod never looks there):
+ *
+ *   <dir>/quarantine/<32 hex>     entries moved aside, with <32 hex>.why
+ *                                 holding "<unix seconds> <reason>"
+ *   <dir>/spool.name              the registry name recorded at first define
+ *
+ * Where KumoMTA is weaker this backend does more without changing the
+ * format: a durable store also syncs the directories it renamed into or
+ * created (a power loss cannot lose a renamed file), a remove prunes the
+ * directories it emptied, and enumerate keeps one DIR handle per level, so
+ * memory stays flat over millions of files.  The format has no checksum:
+ * an unreadable file, or a name that is not an id, is reported as corrupt,
+ * never deleted.  Every file and directory is opened relative to the
+ * spool's directory without following links.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spool_backend.h"
+
+#define LEVELS 4 /* aa/bb/cc/dd */
+#define NAME_FILE "spool.name"
+#define CLEANUP_STEP 256 /* directory entries looked at per cleanup() */
+
+typedef struct ld {
+    char *dir;
+    int dirfd, datafd, newfd, qfd, lockfd;
+    int flush;
+    mode_t file_mode, dir_mode;
+    /* cleanup()'s walk, resumed where the last call stopped */
+    pthread_mutex_t cleanup_lock;
+    DIR *walk[LEVELS];
+    char walk_names[LEVELS][3];
+    int walk_depth;
+    atomic_llong quarantined;
+} ld;
+
+/* Fills err from errno for `what`.  Returns -1. */
+static int sys_fail(spool_error *err, int e, const char *what, const char *dir, const char *name)
+{
+    spool_kind k = e == ENOSPC || e == EDQUOT ? SPOOL_FULL : e == ENOMEM ? SPOOL_INTERNAL : SPOOL_IO;
+    spool_error_set(err, k, "%s %s/%s: %s", what, dir, name ? name : "", strerror(e));
+    err->sys_errno = e;
+    return -1;
+}
+
+/* A new open file description of the subdirectory `name` (a dup() would
+ * share the directory's read offset with every other reader).  Returns
+ * the fd or -1 with errno. */
+static int reopen_dir(ld *s, const char *name)
+{
+    return openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Writes all of buf.  Returns 0 or -1 with errno. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Opens (creating with mode) the directory `name` under `at`, never
+ * through a link.  Returns the fd, or -1 with errno. */
+static int open_dir_at(int at, const char *name, mode_t mode, int create)
+{
+    if (create && mkdirat(at, name, mode) != 0 && errno != EEXIST)
+        return -1;
+    return openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* The four directory names and the file name of id. */
+static void id_parts(const spool_id *id, char dirs[LEVELS][3], char file[25])
+{
+    char hex[SPOOL_ID_TEXT + 1];
+    spool_id_format(id, hex);
+    for (int i = 0; i < LEVELS; i++) {
+        dirs[i][0] = hex[2 * i];
+        dirs[i][1] = hex[2 * i + 1];
+        dirs[i][2] = '\0';
+    }
+    memcpy(file, hex + 2 * LEVELS, 24);
+    file[24] = '\0';
+}
+
+/* Opens the leaf directory of id under data/, creating the missing levels
+ * when `create`; *created = how many levels were made.  Returns the fd or
+ * -1 with errno. */
+static int open_leaf(ld *s, const char dirs[LEVELS][3], int create, int *created)
+{
+    int fd = s->datafd, made = 0;
+    for (int i = 0; i < LEVELS; i++) {
+        int next = -1, mk = create ? mkdirat(fd, dirs[i], s->dir_mode) : -1;
+        if (mk == 0)
+            made++;
+        if (!create || mk == 0 || errno == EEXIST)
+            next = openat(fd, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        if (fd != s->datafd)
+            close(fd);
+        if (next < 0) {
+            errno = e;
+            return -1;
+        }
+        fd = next;
+    }
+    if (created)
+        *created = made;
+    return fd;
+}
+
+/* The data/ path of id, for messages. */
+static void entry_name(const spool_id *id, char out[8 + SPOOL_ID_PATH_SUFFIX + 1])
+{
+    char suffix[SPOOL_ID_PATH_SUFFIX + 1];
+    spool_id_path_suffix(id, suffix);
+    snprintf(out, 8 + SPOOL_ID_PATH_SUFFIX + 1, "data%s", suffix);
+}
+
+/* Removes the empty directories of id's path, deepest first, stopping at
+ * the first that is not empty.  Errors are ignored: a directory left
+ * behind is pruned later. */
+static void prune_path(ld *s, const char dirs[LEVELS][3])
+{
+    char path[LEVELS * 3];
+    for (int depth = LEVELS; depth > 0; depth--) {
+        size_t n = 0;
+        for (int i = 0; i < depth; i++)
+            n += (size_t)snprintf(path + n, sizeof path - n, i ? "/%s" : "%s", dirs[i]);
+        if (unlinkat(s->datafd, path, AT_REMOVEDIR) != 0)
+            return;
+    }
+}
+
+/* ---------------------------------------------------------------- open */
+
+/* Takes the lock file the way KumoMTA does (flock, "<pid>\n", sticky
+ * bit).  Returns 0, or -1 with err naming the holder. */
+static int take_lock(ld *s, spool_error *err)
+{
+    s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
+    if (s->lockfd < 0)
+        return sys_fail(err, errno, "open lock file", s->dir, "lock");
+    struct stat st;
+    if (fstat(s->lockfd, &st) != 0 || !S_ISREG(st.st_mode))
+        return spool_error_set(err, SPOOL_IO, "%s/lock is not a regular file", s->dir);
+    if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t r = pread(s->lockfd, pid, sizeof pid - 1, 0);
+        pid[r > 0 ? r : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            return spool_error_set(err, SPOOL_BUSY,
+                                   "%s is in use by process %s (its lock file is held): a LocalDisk spool "
+                                   "is used by one process at a time",
+                                   s->dir, pid[0] ? pid : "(unknown)");
+        return sys_fail(err, e, "lock", s->dir, "lock");
+    }
+    char line[32];
+    int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(s->lockfd, 0) != 0 || pwrite(s->lockfd, line, (size_t)n, 0) != n)
+        return sys_fail(err, errno, "write lock file", s->dir, "lock");
+    fchmod(s->lockfd, (st.st_mode & 07777) | S_ISVTX); /* so that tmpwatch leaves it */
+    return 0;
+}
+
+/* Records the registry name at first define, refuses another one later.
+ * Returns 0 or -1 with err. */
+static int check_name(ld *s, const char *name, spool_error *err)
+{
+    if (name == NULL)
+        return 0;
+    int fd = openat(s->dirfd, NAME_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
+    if (fd < 0)
+        return sys_fail(err, errno, "open", s->dir, NAME_FILE);
+    char have[300];
+    ssize_t r = pread(fd, have, sizeof have - 1, 0);
+    int rc = 0;
+    if (r < 0) {
+        rc = sys_fail(err, errno, "read", s->dir, NAME_FILE);
+    } else if (r == 0) {
+        if (write_all(fd, name, strlen(name)) != 0 || fdatasync(fd) != 0)
+            rc = sys_fail(err, errno, "write", s->dir, NAME_FILE);
+    } else {
+        have[r] = '\0';
+        if (strcmp(have, name) != 0)
+            rc = spool_error_set(err, SPOOL_MISUSE,
+                                 "cannot define spool '%s' on %s: that directory holds spool '%s' "
+                                 "(a directory holds one spool)",
+                                 name, s->dir, have);
+    }
+    close(fd);
+    return rc;
+}
+
+/* Deletes what a crash left in new/ (no store of this process is under
+ * way: the lock was just taken). */
+static void purge_new(ld *s)
+{
+    int fd = reopen_dir(s, "new");
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+            unlinkat(s->newfd, e->d_name, 0);
+    closedir(d);
+}
+
+static void ld_free(ld *s, int leak)
+{
+    for (int i = 0; i < LEVELS; i++)
+        if (s->walk[i] != NULL)
+            closedir(s->walk[i]);
+    int fds[] = {s->qfd, s->newfd, s->datafd, s->dirfd, s->lockfd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]); /* in a child, the parent's flock stays: it is the parent's description */
+    (void)leak;
+    pthread_mutex_destroy(&s->cleanup_lock);
+    free(s->dir);
+    free(s);
+}
+
+/* Counts the entries in quarantine/ (at open: a short, flat directory). */
+static long long count_quarantined(ld *s)
+{
+    int fd = reopen_dir(s, "quarantine");
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    long long n = 0;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strlen(e->d_name) == SPOOL_ID_TEXT;
+    closedir(d);
+    return n;
+}
+
+static int ld_open(const spool_params *p, void **state, spool_error *err)
+{
+    ld *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
+    s->dirfd = s->datafd = s->newfd = s->qfd = s->lockfd = -1;
+    pthread_mutex_init(&s->cleanup_lock, NULL);
+    s->flush = p->flush;
+    s->dir_mode = p->group_access ? 0750 : 0700;
+    s->file_mode = p->group_access ? 0640 : 0600;
+    if ((s->dir = strdup(p->path)) == NULL) {
+        ld_free(s, 0);
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
+    }
+    /* The directory itself may be reached through the operator's links. */
+    if ((mkdir(s->dir, s->dir_mode) != 0 && errno != EEXIST) ||
+        (s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int e = errno;
+        ld_free(s, 0);
+        spool_error_set(err, SPOOL_IO, "path: cannot create or use the directory %s: %s", p->path,
+                        e == ENOTDIR ? "not a directory" : strerror(e));
+        err->sys_errno = e;
+        return -1;
+    }
+    if (faccessat(s->dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
+        int e = errno;
+        ld_free(s, 0);
+        spool_error_set(err, SPOOL_IO, "open %s: the directory is not writable by this user (%s)", p->path,
+                        strerror(e));
+        err->sys_errno = e;
+        return -1;
+    }
+    if (take_lock(s, err) != 0 || check_name(s, p->name, err) != 0) {
+        ld_free(s, 0);
+        return -1;
+    }
+    const char *sub[] = {"new", "data", "quarantine"};
+    int *fds[] = {&s->newfd, &s->datafd, &s->qfd};
+    for (int i = 0; i < 3; i++) {
+        if ((*fds[i] = open_dir_at(s->dirfd, sub[i], s->dir_mode, 1)) < 0) {
+            int e = errno;
+            ld_free(s, 0);
+            return sys_fail(err, e, "open directory", p->path, sub[i]);
+        }
+    }
+    purge_new(s);
+    atomic_init(&s->quarantined, count_quarantined(s));
+    *state = s;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- store */
+
+/* A store's file in new/, written but not yet renamed. */
+typedef struct pending {
+    char tmp[16];
+    char dirs[LEVELS][3];
+    char file[25];
+    int leaf;  /* fd of the leaf directory, once open */
+    int created;
+    int replaced;
+    int renamed;
+} pending;
+
+/* Writes one item into a new temporary file.  Returns 0 or -1 with err. */
+static int write_tmp(ld *s, const spool_item *it, int durable, pending *pd, spool_error *err)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned char rnd[6];
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+            return sys_fail(err, errno, "random name in", s->dir, "new");
+        memcpy(pd->tmp, ".tmp", 4);
+        for (int i = 0; i < 6; i++)
+            pd->tmp[4 + i] = alnum[rnd[i] % (sizeof alnum - 1)];
+        pd->tmp[10] = '\0';
+        int fd = openat(s->newfd, pd->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0)
+            return sys_fail(err, errno, "create", s->dir, "new/.tmp");
+        int rc = write_all(fd, it->len ? it->data : "", it->len);
+        if (rc == 0 && durable)
+            rc = fdatasync(fd);
+        int e = errno;
+        if (close(fd) != 0 && rc == 0) {
+            rc = -1;
+            e = errno;
+        }
+        if (rc != 0) {
+            unlinkat(s->newfd, pd->tmp, 0);
+            pd->tmp[0] = '\0';
+            return sys_fail(err, e, "write", s->dir, "new/.tmp");
+        }
+        return 0;
+    }
+    return spool_error_set(err, SPOOL_INTERNAL, "no free temporary name in %s/new", s->dir);
+}
+
+/* Undoes a failed store_many: temporary files go, entries renamed that
+ * did not replace one go; a replaced entry cannot be put back (the error
+ * is then marked ambiguous). */
+static void undo(ld *s, pending *pd, size_t n, spool_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pd[i].renamed) {
+            if (pd[i].replaced)
+                err->ambiguous = 1;
+            else
+                unlinkat(pd[i].leaf, pd[i].file, 0);
+        } else if (pd[i].tmp[0]) {
+            unlinkat(s->newfd, pd[i].tmp, 0);
+        }
+    }
+}
+
+static int ld_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
+                    spool_error *err)
+{
+    ld *s = st;
+    int durable = force_sync || s->flush;
+    if (spool_monotonic() >= dl->at)
+        return spool_deadline_error(dl, err);
+    pending *pd = calloc(n ? n : 1, sizeof *pd);
+    if (pd == NULL)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory storing %zu entries", n);
+    int rc = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        pd[i].leaf = -1;
+    /* Every item's bytes are written before any is renamed into place:
+     * a write failure (a full disk) leaves nothing. */
+    for (i = 0; i < n && rc == 0; i++) {
+        id_parts(&items[i].id, pd[i].dirs, pd[i].file);
+        rc = write_tmp(s, &items[i], durable, &pd[i], err);
+    }
+    /* Then the directories, then the renames. */
+    for (i = 0; i < n && rc == 0; i++) {
+        /* A remove or cleanup may prune a directory between its
+         * creation here and the rename: make it again. */
+        int attempt = 0;
+        for (;;) {
+            if (pd[i].leaf < 0 && (pd[i].leaf = open_leaf(s, pd[i].dirs, 1, &pd[i].created)) < 0) {
+                if (errno == ENOENT && ++attempt < 5)
+                    continue;
+                rc = sys_fail(err, errno, "create directory for", s->dir, pd[i].file);
+                break;
+            }
+            struct stat old;
+            pd[i].replaced = fstatat(pd[i].leaf, pd[i].file, &old, AT_SYMLINK_NOFOLLOW) == 0;
+            if (renameat(s->newfd, pd[i].tmp, pd[i].leaf, pd[i].file) == 0) {
+                pd[i].renamed = 1;
+                break;
+            }
+            int e = errno;
+            if (e == ENOENT && ++attempt < 5) {
+                close(pd[i].leaf);
+                pd[i].leaf = -1;
+                continue;
+            }
+            rc = sys_fail(err, e, "rename into", s->dir, pd[i].file);
+            break;
+        }
+    }
+    /* A durable store syncs the directories that name its files: the
+     * leaf (the rename) and, for each level it created, that level's
+     * parent. */
+    for (i = 0; i < n && rc == 0 && durable; i++) {
+        if (fsync(pd[i].leaf) != 0) {
+            rc = sys_fail(err, errno, "sync directory of", s->dir, pd[i].file);
+            break;
+        }
+        for (int up = 0; up < pd[i].created && rc == 0; up++) {
+            char path[LEVELS * 3] = "";
+            size_t len = 0;
+            int depth = LEVELS - 1 - up;
+            for (int d = 0; d < depth; d++)
+                len += (size_t)snprintf(path + len, sizeof path - len, d ? "/%s" : "%s", pd[i].dirs[d]);
+            int fd = depth == 0 ? dup(s->datafd)
+                                : openat(s->datafd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0 || fsync(fd) != 0)
+                rc = sys_fail(err, errno, "sync directory", s->dir, "data");
+            if (fd >= 0)
+                close(fd);
+        }
+    }
+    if (rc != 0)
+        undo(s, pd, n, err);
+    for (i = 0; i < n; i++)
+        if (pd[i].leaf >= 0)
+            close(pd[i].leaf);
+    free(pd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- load */
+
+/* Reads the regular file `name` under `at` into a malloc'd buffer.
+ * Returns 0, or -1 with errno (EINVAL: not a regular file). */
+static int read_file(int at, const char *name, char **out, size_t *len)
+{
+    int fd = openat(at, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *buf = malloc(cap ? cap : 1);
+    if (buf == NULL) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    for (;;) {
+        if (n == cap) {
+            /* The file grew (it should not): read what is there. */
+            char probe;
+            ssize_t r = read(fd, &probe, 1);
+            if (r == 0)
+                break;
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                goto fail;
+            char *bigger = realloc(buf, cap * 2 + 1);
+            if (bigger == NULL) {
+                errno = ENOMEM;
+                goto fail;
+            }
+            buf = bigger;
+            cap = cap * 2 + 1;
+            buf[n++] = probe;
+            continue;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            goto fail;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *out = buf;
+    *len = n;
+    return 0;
+fail:;
+    int e = errno;
+    free(buf);
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+static int ld_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, const spool_deadline *dl,
+                   spool_error *err)
+{
+    (void)dl;
+    ld *s = st;
+    char dirs[LEVELS][3], file[25], name[8 + SPOOL_ID_PATH_SUFFIX + 1];
+    id_parts(id, dirs, file);
+    entry_name(id, name);
+    int leaf = open_leaf(s, dirs, 0, NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = leaf < 0 ? -1 : read_file(leaf, file, &buf, &len);
+    int e = errno;
+    if (leaf >= 0)
+        close(leaf);
+    if (rc != 0) {
+        char hex[SPOOL_ID_TEXT + 1];
+        spool_id_format(id, hex);
+        if (e == ENOENT || e == ENOTDIR)
+            return spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s in %s", hex, s->dir);
+        if (e == EINVAL || e == ELOOP)
+            return spool_error_set(err, SPOOL_CORRUPT, "%s/%s is not a regular file", s->dir, name);
+        return sys_fail(err, e, "read", s->dir, name);
+    }
+    rc = fn(ud, buf, len);
+    free(buf);
+    if (rc != 0)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory loading %zu bytes", len);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- remove */
+
+static int ld_remove(void *st, const spool_id *ids, size_t n, int force_sync, const spool_deadline *dl,
+                     size_t *removed, spool_error *err)
+{
+    ld *s = st;
+    int durable = force_sync || s->flush;
+    *removed = 0;
+    if (spool_monotonic() >= dl->at)
+        return spool_deadline_error(dl, err);
+    for (size_t i = 0; i < n; i++) {
+        char dirs[LEVELS][3], file[25], name[8 + SPOOL_ID_PATH_SUFFIX + 1];
+        id_parts(&ids[i], dirs, file);
+        entry_name(&ids[i], name);
+        int leaf = open_leaf(s, dirs, 0, NULL);
+        if (leaf < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                continue;
+            return sys_fail(err, errno, "remove", s->dir, name);
+        }
+        if (unlinkat(leaf, file, 0) != 0) {
+            int e = errno;
+            close(leaf);
+            if (e == ENOENT)
+                continue;
+            return sys_fail(err, e, "remove", s->dir, name);
+        }
+        (*removed)++;
+        int rc = durable ? fsync(leaf) : 0;
+        int e = errno;
+        close(leaf);
+        if (rc != 0)
+            return sys_fail(err, e, "sync directory of", s->dir, name);
+        prune_path(s, dirs);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- cursor */
+
+typedef struct ld_cursor {
+    ld *s;
+    spool_enum_opts o;
+    int64_t start;
+    DIR *level[LEVELS + 1];
+    char names[LEVELS][3];
+    int depth; /* levels open: 0 before the walk */
+    int done;
+    char *buf;
+    char path[320];
+    char error[SPOOL_ERROR_MESSAGE_MAX];
+    char reason[SPOOL_ERROR_MESSAGE_MAX];
+} ld_cursor;
+
+static int ld_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_error *err)
+{
+    ld *s = st;
+    ld_cursor *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening a cursor");
+    c->s = s;
+    c->o = *o;
+    c->start = o->has_start ? o->start_100ns : spool_id_now_unix_100ns();
+    int fd = reopen_dir(s, o->which == SPOOL_QUARANTINE ? "quarantine" : "data");
+    if (fd < 0 || (c->level[0] = fdopendir(fd)) == NULL) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        free(c);
+        return sys_fail(err, e, "open directory", s->dir, o->which == SPOOL_QUARANTINE ? "quarantine" : "data");
+    }
+    c->depth = 1;
+    *out = c;
+    return 0;
+}
+
+/* Whether s names a two-digit lowercase hex directory level. */
+static int is_hex_level(const char *n)
+{
+    return strlen(n) == 2 && strspn(n, "0123456789abcdef") == 2;
+}
+
+/* Reads the reason file of a quarantined entry. */
+static void read_reason(ld_cursor *c, const char *hex, spool_entry *e)
+{
+    char why[SPOOL_ID_TEXT + 8], *buf = NULL;
+    size_t len = 0;
+    snprintf(why, sizeof why, "%s.why", hex);
+    e->reason = "";
+    e->time = 0;
+    if (read_file(c->s->qfd, why, &buf, &len) != 0)
+        return;
+    char *space = memchr(buf, ' ', len);
+    size_t rlen = space ? len - (size_t)(space + 1 - buf) : 0;
+    if (rlen >= sizeof c->reason)
+        rlen = sizeof c->reason - 1;
+    if (space)
+        memcpy(c->reason, space + 1, rlen);
+    c->reason[rlen] = '\0';
+    e->time = strtod(buf, NULL);
+    e->reason = c->reason;
+    free(buf);
+}
+
+/* Fills e from the file `name` in the current leaf.  Returns 1 to yield
+ * it, 0 to skip it. */
+static int visit(ld_cursor *c, DIR *d, const char *name, spool_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    int quarantine = c->o.which == SPOOL_QUARANTINE;
+    const char *why = NULL;
+    if (quarantine) {
+        if (strlen(name) != SPOOL_ID_TEXT)
+            return 0; /* a reason file, or not ours */
+        snprintf(c->path, sizeof c->path, "quarantine/%s", name);
+        e->id_valid = spool_id_parse(name, SPOOL_ID_TEXT, &e->id, &why) == 0;
+    } else {
+        snprintf(c->path, sizeof c->path, "data/%s/%s/%s/%s/%s", c->names[0], c->names[1], c->names[2],
+                 c->names[3], name);
+        e->id_valid = spool_id_from_path(c->path, strlen(c->path), &e->id, &why) == 0;
+    }
+    if (!e->id_valid) {
+        e->corrupt = 1;
+        snprintf(c->error, sizeof c->error, "%s/%s is not a spool entry (its path is not an id: %s)", c->s->dir,
+                 c->path, why ? why : "bad name");
+        e->error = c->error;
+        return 1;
+    }
+    if (!quarantine && spool_id_unix_100ns(&e->id) >= c->start)
+        return 0;
+    if (quarantine)
+        read_reason(c, name, e);
+    if (c->o.ids_only)
+        return 1;
+    free(c->buf);
+    c->buf = NULL;
+    size_t len = 0;
+    if (read_file(dirfd(d), name, &c->buf, &len) != 0) {
+        int err = errno;
+        if (err == ENOENT)
+            return 0; /* removed since the directory was read */
+        e->corrupt = 1;
+        snprintf(c->error, sizeof c->error, "%s/%s cannot be read: %s", c->s->dir, c->path,
+                 err == EINVAL ? "not a regular file" : strerror(err));
+        e->error = c->error;
+        return 1;
+    }
+    if (c->o.include_data) {
+        e->data = c->buf;
+        e->len = len;
+    }
+    return 1;
+}
+
+static int ld_cursor_next(void *cur, spool_entry *e, spool_error *err)
+{
+    ld_cursor *c = cur;
+    int leaf_depth = c->o.which == SPOOL_QUARANTINE ? 1 : LEVELS + 1;
+    while (!c->done && c->depth > 0) {
+        DIR *d = c->level[c->depth - 1];
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (de == NULL) {
+            if (errno != 0)
+                return sys_fail(err, errno, "read directory", c->s->dir, c->path);
+            closedir(d);
+            c->level[--c->depth] = NULL;
+            if (c->depth > 0 && c->depth < leaf_depth) {
+                /* That directory is finished: prune it when empty, as
+                 * KumoMTA's enumerate does. */
+                unlinkat(dirfd(c->level[c->depth - 1]), c->names[c->depth - 1], AT_REMOVEDIR);
+            }
+            continue;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (c->depth < leaf_depth) {
+            if (!is_hex_level(de->d_name)) {
+                /* Not part of the layout: reported, never deleted. */
+                memset(e, 0, sizeof *e);
+                e->corrupt = 1;
+                snprintf(c->error, sizeof c->error, "%s/data/.../%s is not part of a spool's layout", c->s->dir,
+                         de->d_name);
+                e->error = c->error;
+                return 1;
+            }
+            int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) {
+                if (errno == ENOENT)
+                    continue;
+                return sys_fail(err, errno, "open directory", c->s->dir, de->d_name);
+            }
+            DIR *sub = fdopendir(fd);
+            if (sub == NULL) {
+                int e2 = errno;
+                close(fd);
+                return sys_fail(err, e2, "open directory", c->s->dir, de->d_name);
+            }
+            memcpy(c->names[c->depth - 1], de->d_name, 3);
+            c->level[c->depth++] = sub;
+            continue;
+        }
+        if (visit(c, d, de->d_name, e))
+            return 1;
+    }
+    c->done = 1;
+    return 0;
+}
+
+static void ld_cursor_close(void *cur)
+{
+    ld_cursor *c = cur;
+    for (int i = 0; i <= LEVELS; i++)
+        if (c->level[i] != NULL)
+            closedir(c->level[i]);
+    free(c->buf);
+    free(c);
+}
+
+/* ---------------------------------------------------------------- quarantine */
+
+static int ld_quarantine(void *st, const spool_id *id, const char *reason, const spool_deadline *dl,
+                         spool_error *err)
+{
+    (void)dl;
+    ld *s = st;
+    char dirs[LEVELS][3], file[25], hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
+    id_parts(id, dirs, file);
+    spool_id_format(id, hex);
+    snprintf(why, sizeof why, "%s.why", hex);
+    struct stat st_q;
+    if (fstatat(s->qfd, hex, &st_q, AT_SYMLINK_NOFOLLOW) == 0)
+        return spool_error_set(err, SPOOL_CONFLICT, "%s is already quarantined in %s", hex, s->dir);
+    int leaf = open_leaf(s, dirs, 0, NULL);
+    struct stat st_e;
+    if (leaf < 0 || fstatat(leaf, file, &st_e, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (leaf >= 0)
+            close(leaf);
+        return spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s in %s to quarantine", hex, s->dir);
+    }
+    /* The reason first, so that a quarantined entry always has one. */
+    char line[SPOOL_ERROR_MESSAGE_MAX + 32];
+    int n = snprintf(line, sizeof line, "%.3f %s", (double)time(NULL), reason);
+    if (n >= (int)sizeof line)
+        n = (int)sizeof line - 1;
+    int fd = openat(s->qfd, why, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
+    int rc = fd < 0 || write_all(fd, line, (size_t)n) != 0 || fdatasync(fd) != 0 ? -1 : 0;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && renameat(leaf, file, s->qfd, hex) != 0) {
+        rc = -1;
+        e = errno;
+        unlinkat(s->qfd, why, 0);
+    }
+    if (rc == 0 && (fsync(s->qfd) != 0 || fsync(leaf) != 0)) {
+        rc = -1;
+        e = errno;
+    }
+    close(leaf);
+    if (rc != 0)
+        return sys_fail(err, e, "quarantine", s->dir, hex);
+    atomic_fetch_add(&s->quarantined, 1);
+    prune_path(s, dirs);
+    return 0;
+}
+
+static int ld_restore(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err)
+{
+    (void)dl;
+    ld *s = st;
+    char dirs[LEVELS][3], file[25], hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
+    id_parts(id, dirs, file);
+    spool_id_format(id, hex);
+    snprintf(why, sizeof why, "%s.why", hex);
+    struct stat st_q;
+    if (fstatat(s->qfd, hex, &st_q, AT_SYMLINK_NOFOLLOW) != 0)
+        return spool_error_set(err, SPOOL_NOT_FOUND, "no quarantined entry %s in %s", hex, s->dir);
+    int leaf = open_leaf(s, dirs, 1, NULL);
+    if (leaf < 0)
+        return sys_fail(err, errno, "restore", s->dir, hex);
+    struct stat st_e;
+    if (fstatat(leaf, file, &st_e, AT_SYMLINK_NOFOLLOW) == 0) {
+        close(leaf);
+        return spool_error_set(err, SPOOL_CONFLICT, "cannot restore %s in %s: a live entry has that id", hex,
+                               s->dir);
+    }
+    int rc = renameat(s->qfd, hex, leaf, file);
+    int e = errno;
+    if (rc == 0 && (fsync(leaf) != 0 || fsync(s->qfd) != 0)) {
+        rc = -1;
+        e = errno;
+    }
+    close(leaf);
+    if (rc != 0)
+        return sys_fail(err, e, "restore", s->dir, hex);
+    unlinkat(s->qfd, why, 0);
+    atomic_fetch_sub(&s->quarantined, 1);
+    return 0;
+}
+
+static int ld_purge(void *st, const spool_id *id, const spool_deadline *dl, int *purged, spool_error *err)
+{
+    (void)dl;
+    ld *s = st;
+    char hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
+    spool_id_format(id, hex);
+    snprintf(why, sizeof why, "%s.why", hex);
+    *purged = 0;
+    if (unlinkat(s->qfd, hex, 0) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return sys_fail(err, errno, "purge", s->dir, hex);
+    }
+    *purged = 1;
+    unlinkat(s->qfd, why, 0);
+    atomic_fetch_sub(&s->quarantined, 1);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- maintenance */
+
+/* One step of the directory walk that prunes empty directories under
+ * data/: looks at up to `budget` directory entries (all when budget < 0)
+ * and rmdirs the empty directories it finishes.  Returns the number
+ * removed.  cleanup_lock held. */
+static int64_t prune_step(ld *s, long budget, int *finished)
+{
+    int64_t removed = 0;
+    *finished = 0;
+    if (s->walk_depth == 0) {
+        int fd = reopen_dir(s, "data");
+        if (fd < 0 || (s->walk[0] = fdopendir(fd)) == NULL) {
+            if (fd >= 0)
+                close(fd);
+            return 0;
+        }
+        s->walk_depth = 1;
+    }
+    while (s->walk_depth > 0 && budget != 0) {
+        DIR *d = s->walk[s->walk_depth - 1];
+        struct dirent *de = readdir(d);
+        if (budget > 0)
+            budget--;
+        if (de == NULL) {
+            closedir(d);
+            s->walk[--s->walk_depth] = NULL;
+            if (s->walk_depth > 0 &&
+                unlinkat(dirfd(s->walk[s->walk_depth - 1]), s->walk_names[s->walk_depth - 1], AT_REMOVEDIR) == 0)
+                removed++;
+            continue;
+        }
+        if (!is_hex_level(de->d_name))
+            continue; /* what is not ours */
+        if (s->walk_depth == LEVELS) {
+            /* A leaf directory: removed when it holds no entry. */
+            if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
+                removed++;
+            continue;
+        }
+        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *sub = fd < 0 ? NULL : fdopendir(fd);
+        if (sub == NULL) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        memcpy(s->walk_names[s->walk_depth - 1], de->d_name, 3);
+        s->walk[s->walk_depth++] = sub;
+    }
+    *finished = s->walk_depth == 0;
+    return removed;
+}
+
+/* compact: reclaims nothing (files are freed by their removal) and
+ * prunes every empty directory. */
+static int ld_compact(void *st, spool_compact_stats *stats, spool_error *err)
+{
+    (void)err;
+    ld *s = st;
+    memset(stats, 0, sizeof *stats);
+    double t0 = spool_monotonic();
+    int finished = 0;
+    pthread_mutex_lock(&s->cleanup_lock);
+    /* A walk that cleanup() left half-way is finished, then one whole
+     * walk is made. */
+    for (int round = 0; round < 2; round++) {
+        do {
+            stats->pages_freed += prune_step(s, -1, &finished);
+        } while (!finished);
+        stats->steps++;
+    }
+    pthread_mutex_unlock(&s->cleanup_lock);
+    stats->seconds = spool_monotonic() - t0;
+    return 0;
+}
+
+static int ld_cleanup(void *st, spool_cleanup_stats *stats, spool_error *err)
+{
+    (void)err;
+    ld *s = st;
+    memset(stats, 0, sizeof *stats);
+    int finished;
+    pthread_mutex_lock(&s->cleanup_lock);
+    stats->pages_freed = prune_step(s, CLEANUP_STEP, &finished);
+    pthread_mutex_unlock(&s->cleanup_lock);
+    return 0;
+}
+
+static int ld_advise_low_memory(void *st, int64_t *released, spool_error *err)
+{
+    (void)st;
+    (void)err;
+    *released = 0; /* nothing cached */
+    return 0;
+}
+
+static int ld_check(void *st, int *ok, char *report, size_t size, spool_error *err)
+{
+    (void)err;
+    ld *s = st;
+    struct stat a, b, c;
+    *ok = fstat(s->datafd, &a) == 0 && fstat(s->newfd, &b) == 0 && fstat(s->qfd, &c) == 0 && S_ISDIR(a.st_mode) &&
+          S_ISDIR(b.st_mode) && S_ISDIR(c.st_mode);
+    snprintf(report, size, *ok ? "ok (LocalDisk keeps no checksums: unreadable and misnamed files are reported)"
+                               : "the data/, new/ or quarantine/ directory is missing");
+    return 0;
+}
+
+static int ld_stats(void *st, spool_stats *out, spool_error *err)
+{
+    (void)err;
+    ld *s = st;
+    out->entries = -1; /* not counted: that would be a walk of every file */
+    out->quarantined = atomic_load(&s->quarantined);
+    return 0;
+}
+
+static void ld_close(void *st, int leak)
+{
+    ld_free(st, leak);
+}
+
+/* A directory holds a LocalDisk spool when it has data/ and a lock file. */
+static int ld_probe(const char *path)
+{
+    char buf[4096];
+    struct stat st;
+    snprintf(buf, sizeof buf, "%s/data", path);
+    if (lstat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    snprintf(buf, sizeof buf, "%s/lock", path);
+    return lstat(buf, &st) == 0;
+}
+
+const spool_backend spool_localdisk_backend = {
+    .version = 1,
+    .kind = "LocalDisk",
+    .probe = ld_probe,
+    .open = ld_open,
+    .store = ld_store,
+    .load = ld_load,
+    .remove = ld_remove,
+    .cursor_open = ld_cursor_open,
+    .cursor_next = ld_cursor_next,
+    .cursor_close = ld_cursor_close,
+    .quarantine = ld_quarantine,
+    .restore = ld_restore,
+    .purge = ld_purge,
+    .compact = ld_compact,
+    .cleanup = ld_cleanup,
+    .advise_low_memory = ld_advise_low_memory,
+    .check = ld_check,
+    .stats = ld_stats,
+    .close = ld_close,
+};
