@@ -602,19 +602,97 @@ static int ld_remove(void *st, const spool_id *ids, size_t n, int force_sync, co
 
 /* ---------------------------------------------------------------- cursor */
 
+/* One directory of the walk: its names, read at once and sorted, so that
+ * entries come in the order of their ids' bytes (the order of their hex
+ * text) - the same order in every LocalDisk spool, whatever the file
+ * system's.  A directory level holds at most 256 names; a leaf, the few
+ * ids that share its 32 bits. */
+typedef struct level {
+    int fd;
+    char **names;
+    size_t n, i;
+} level;
+
 typedef struct ld_cursor {
     ld *s;
     spool_enum_opts o;
     int64_t start;
-    DIR *level[LEVELS + 1];
-    char names[LEVELS][3];
-    int depth; /* levels open: 0 before the walk */
-    int done;
+    level lv[LEVELS + 1];
+    int depth; /* levels open: 0 at the end */
     char *buf;
     char path[320];
     char error[SPOOL_ERROR_MESSAGE_MAX];
     char reason[SPOOL_ERROR_MESSAGE_MAX];
 } ld_cursor;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void level_free(level *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->names[i]);
+    free(l->names);
+    if (l->fd >= 0)
+        close(l->fd);
+    memset(l, 0, sizeof *l);
+    l->fd = -1;
+}
+
+/* Reads and sorts the names of the directory fd (taken).  Returns 0, or
+ * -1 with errno (fd closed). */
+static int level_read(level *l, int fd)
+{
+    memset(l, 0, sizeof *l);
+    l->fd = fd;
+    int rfd = dup(fd); /* closedir closes it; fd stays for openat */
+    DIR *d = rfd < 0 ? NULL : fdopendir(rfd);
+    if (d == NULL) {
+        int e = errno;
+        if (rfd >= 0)
+            close(rfd);
+        level_free(l);
+        errno = e;
+        return -1;
+    }
+    rewinddir(d);
+    size_t cap = 0;
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (l->n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **bigger = realloc(l->names, ncap * sizeof *bigger);
+            if (bigger == NULL)
+                goto nomem;
+            l->names = bigger;
+            cap = ncap;
+        }
+        if ((l->names[l->n] = strdup(de->d_name)) == NULL)
+            goto nomem;
+        l->n++;
+        errno = 0;
+    }
+    int e = errno;
+    closedir(d);
+    if (e != 0) {
+        level_free(l);
+        errno = e;
+        return -1;
+    }
+    if (l->n > 1)
+        qsort(l->names, l->n, sizeof *l->names, by_name);
+    return 0;
+nomem:
+    closedir(d);
+    level_free(l);
+    errno = ENOMEM;
+    return -1;
+}
 
 static int ld_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_error *err)
 {
@@ -622,16 +700,17 @@ static int ld_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_
     ld_cursor *c = calloc(1, sizeof *c);
     if (c == NULL)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening a cursor");
+    for (int i = 0; i <= LEVELS; i++)
+        c->lv[i].fd = -1;
     c->s = s;
     c->o = *o;
     c->start = o->has_start ? o->start_100ns : spool_id_now_unix_100ns();
-    int fd = reopen_dir(s, o->which == SPOOL_QUARANTINE ? "quarantine" : "data");
-    if (fd < 0 || (c->level[0] = fdopendir(fd)) == NULL) {
+    const char *top = o->which == SPOOL_QUARANTINE ? "quarantine" : "data";
+    int fd = reopen_dir(s, top);
+    if (fd < 0 || level_read(&c->lv[0], fd) != 0) {
         int e = errno;
-        if (fd >= 0)
-            close(fd);
         free(c);
-        return sys_fail(err, e, "open directory", s->dir, o->which == SPOOL_QUARANTINE ? "quarantine" : "data");
+        return sys_fail(err, e, "read directory", s->dir, top);
     }
     c->depth = 1;
     *out = c;
@@ -666,21 +745,30 @@ static void read_reason(ld_cursor *c, const char *hex, spool_entry *e)
     free(buf);
 }
 
-/* Fills e from the file `name` in the current leaf.  Returns 1 to yield
- * it, 0 to skip it. */
-static int visit(ld_cursor *c, DIR *d, const char *name, spool_entry *e)
+/* The path of name under the current levels, relative to the spool. */
+static void cursor_path(ld_cursor *c, const char *name)
+{
+    size_t n = (size_t)snprintf(c->path, sizeof c->path, "%s",
+                                c->o.which == SPOOL_QUARANTINE ? "quarantine" : "data");
+    for (int i = 0; i + 1 < c->depth && n < sizeof c->path; i++)
+        n += (size_t)snprintf(c->path + n, sizeof c->path - n, "/%s", c->lv[i].names[c->lv[i].i - 1]);
+    if (n < sizeof c->path)
+        snprintf(c->path + n, sizeof c->path - n, "/%s", name);
+}
+
+/* Fills e from the file `name` of the current leaf (fd at).  Returns 1
+ * to yield it, 0 to skip it. */
+static int visit(ld_cursor *c, int at, const char *name, spool_entry *e)
 {
     memset(e, 0, sizeof *e);
     int quarantine = c->o.which == SPOOL_QUARANTINE;
     const char *why = NULL;
+    cursor_path(c, name);
     if (quarantine) {
         if (strlen(name) != SPOOL_ID_TEXT)
             return 0; /* a reason file, or not ours */
-        snprintf(c->path, sizeof c->path, "quarantine/%s", name);
         e->id_valid = spool_id_parse(name, SPOOL_ID_TEXT, &e->id, &why) == 0;
     } else {
-        snprintf(c->path, sizeof c->path, "data/%s/%s/%s/%s/%s", c->names[0], c->names[1], c->names[2],
-                 c->names[3], name);
         e->id_valid = spool_id_from_path(c->path, strlen(c->path), &e->id, &why) == 0;
     }
     if (!e->id_valid) {
@@ -699,7 +787,7 @@ static int visit(ld_cursor *c, DIR *d, const char *name, spool_entry *e)
     free(c->buf);
     c->buf = NULL;
     size_t len = 0;
-    if (read_file(dirfd(d), name, &c->buf, &len) != 0) {
+    if (read_file(at, name, &c->buf, &len) != 0) {
         int err = errno;
         if (err == ENOENT)
             return 0; /* removed since the directory was read */
@@ -720,54 +808,51 @@ static int ld_cursor_next(void *cur, spool_entry *e, spool_error *err)
 {
     ld_cursor *c = cur;
     int leaf_depth = c->o.which == SPOOL_QUARANTINE ? 1 : LEVELS + 1;
-    while (!c->done && c->depth > 0) {
-        DIR *d = c->level[c->depth - 1];
-        errno = 0;
-        struct dirent *de = readdir(d);
-        if (de == NULL) {
-            if (errno != 0)
-                return sys_fail(err, errno, "read directory", c->s->dir, c->path);
-            closedir(d);
-            c->level[--c->depth] = NULL;
-            if (c->depth > 0 && c->depth < leaf_depth) {
+    while (c->depth > 0) {
+        level *l = &c->lv[c->depth - 1];
+        if (l->i == l->n) {
+            level_free(l);
+            c->depth--;
+            if (c->depth > 0) {
                 /* That directory is finished: prune it when empty, as
                  * KumoMTA's enumerate does. */
-                unlinkat(dirfd(c->level[c->depth - 1]), c->names[c->depth - 1], AT_REMOVEDIR);
+                level *up = &c->lv[c->depth - 1];
+                unlinkat(up->fd, up->names[up->i - 1], AT_REMOVEDIR);
             }
             continue;
         }
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        const char *name = l->names[l->i++];
+        if (c->depth == leaf_depth) {
+            if (visit(c, l->fd, name, e))
+                return 1;
             continue;
-        if (c->depth < leaf_depth) {
-            if (!is_hex_level(de->d_name)) {
-                /* Not part of the layout: reported, never deleted. */
+        }
+        if (!is_hex_level(name)) {
+            /* Not part of the layout: reported, never deleted. */
+            cursor_path(c, name);
+            memset(e, 0, sizeof *e);
+            e->corrupt = 1;
+            snprintf(c->error, sizeof c->error, "%s/%s is not part of a spool's layout", c->s->dir, c->path);
+            e->error = c->error;
+            return 1;
+        }
+        int fd = openat(l->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            continue; /* pruned since it was listed */
+        if (fd < 0 || level_read(&c->lv[c->depth], fd) != 0) {
+            int e2 = errno;
+            cursor_path(c, name);
+            if (fd < 0 && e2 == ENOTDIR) {
                 memset(e, 0, sizeof *e);
                 e->corrupt = 1;
-                snprintf(c->error, sizeof c->error, "%s/data/.../%s is not part of a spool's layout", c->s->dir,
-                         de->d_name);
+                snprintf(c->error, sizeof c->error, "%s/%s is not part of a spool's layout", c->s->dir, c->path);
                 e->error = c->error;
                 return 1;
             }
-            int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0) {
-                if (errno == ENOENT)
-                    continue;
-                return sys_fail(err, errno, "open directory", c->s->dir, de->d_name);
-            }
-            DIR *sub = fdopendir(fd);
-            if (sub == NULL) {
-                int e2 = errno;
-                close(fd);
-                return sys_fail(err, e2, "open directory", c->s->dir, de->d_name);
-            }
-            memcpy(c->names[c->depth - 1], de->d_name, 3);
-            c->level[c->depth++] = sub;
-            continue;
+            return sys_fail(err, e2, "read directory", c->s->dir, c->path);
         }
-        if (visit(c, d, de->d_name, e))
-            return 1;
+        c->depth++;
     }
-    c->done = 1;
     return 0;
 }
 
@@ -775,8 +860,8 @@ static void ld_cursor_close(void *cur)
 {
     ld_cursor *c = cur;
     for (int i = 0; i <= LEVELS; i++)
-        if (c->level[i] != NULL)
-            closedir(c->level[i]);
+        if (c->lv[i].names != NULL || c->lv[i].fd >= 0)
+            level_free(&c->lv[i]);
     free(c->buf);
     free(c);
 }
@@ -794,7 +879,10 @@ static int ld_quarantine(void *st, const spool_id *id, const char *reason, const
     snprintf(why, sizeof why, "%s.why", hex);
     struct stat st_q;
     if (fstatat(s->qfd, hex, &st_q, AT_SYMLINK_NOFOLLOW) == 0)
-        return spool_error_set(err, SPOOL_CONFLICT, "%s is already quarantined in %s", hex, s->dir);
+        return spool_error_set(err, SPOOL_CONFLICT,
+                               "cannot quarantine %s: an entry with this id is already in quarantine in %s "
+                               "(restore or purge it first)",
+                               hex, s->dir);
     int leaf = open_leaf(s, dirs, 0, NULL);
     struct stat st_e;
     if (leaf < 0 || fstatat(leaf, file, &st_e, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -846,7 +934,8 @@ static int ld_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     struct stat st_e;
     if (fstatat(leaf, file, &st_e, AT_SYMLINK_NOFOLLOW) == 0) {
         close(leaf);
-        return spool_error_set(err, SPOOL_CONFLICT, "cannot restore %s in %s: a live entry has that id", hex,
+        return spool_error_set(err, SPOOL_CONFLICT,
+                               "cannot restore %s: a live entry with this id exists in %s (remove it first)", hex,
                                s->dir);
     }
     int rc = renameat(s->qfd, hex, leaf, file);

@@ -6,7 +6,7 @@ describe("contract gaps", function()
   local dir, s
   before_each(function()
     dir = helper.tmpdir()
-    s = assert(spool.open { path = dir, sqlite = { enumerate_chunk_rows = 2 } })
+    s = assert(helper.open { path = dir, sqlite = { enumerate_chunk_rows = 2 } })
     for i = 1, 6 do assert(s:store(spool.id.new(), "e" .. i)) end
   end)
   after_each(function()

@@ -27,24 +27,26 @@ describe("enumerate", function()
     helper.rm_rf(dir)
   end)
 
-  it("visits every entry exactly once across many small chunks, oldest first", function()
-    s = assert(spool.open { path = dir, sqlite = { enumerate_chunk_rows = 7 } })
-    local ids = {}
+  it("visits every entry exactly once across many small chunks, in the backend's order", function()
+    s = assert(helper.open { path = dir, sqlite = { enumerate_chunk_rows = 7 } })
+    local ids, data = {}, {}
     for i = 1, 100 do
       ids[i] = spool.id.new()
+      data[tostring(ids[i])] = "entry " .. i
       assert(s:store(ids[i], "entry " .. i))
     end
+    local want = helper.in_order(ids)
     local i = 0
     for e in s:entries() do
       i = i + 1
-      assert.equal(ids[i], e.id)
-      assert.equal("entry " .. i, e.data)
+      assert.equal(want[i], e.id)
+      assert.equal(data[tostring(e.id)], e.data)
     end
     assert.equal(100, i)
   end)
 
   it("keeps the WAL bounded while writers commit during a long enumerate", function()
-    s = assert(spool.open { path = dir, sqlite = { enumerate_chunk_rows = 16, wal_autocheckpoint = 64 } })
+    s = assert(helper.open { path = dir, sqlite = { enumerate_chunk_rows = 16, wal_autocheckpoint = 64 } })
     local body = ("w"):rep(4096)
     local items = {}
     for i = 1, 400 do items[i] = { spool.id.new(), body } end
@@ -75,7 +77,7 @@ describe("enumerate", function()
       pending("RSS is not meaningful under " .. os.getenv("SPOOL_SANITIZE"))
       return
     end
-    s = assert(spool.open { path = dir, sqlite = { enumerate_chunk_bytes = 1024 * 1024 } })
+    s = assert(helper.open { path = dir, sqlite = { enumerate_chunk_bytes = 1024 * 1024 } })
     local body = ("m"):rep(256 * 1024)
     for _ = 1, 4 do
       local items = {}
@@ -96,7 +98,7 @@ describe("enumerate", function()
   end)
 
   it("does not return entries stored after it started (start_time defaults to now)", function()
-    s = assert(spool.open { path = dir, sqlite = { enumerate_chunk_rows = 4 } })
+    s = assert(helper.open { path = dir, sqlite = { enumerate_chunk_rows = 4 } })
     for _ = 1, 10 do assert(s:store(spool.id.new(), "old")) end
     local seen = 0
     for e in s:entries() do
@@ -114,7 +116,7 @@ describe("enumerate start_time", function()
   local dir, s
   before_each(function()
     dir = helper.tmpdir()
-    s = assert(spool.open { path = dir })
+    s = assert(helper.open { path = dir })
   end)
   after_each(function()
     s:shutdown()

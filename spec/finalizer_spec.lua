@@ -14,7 +14,7 @@ describe("finalizers", function()
   local function script(path)
     return ([[
       local spool = require "spool"
-      local s = assert(spool.open { path = %q })
+      local s = assert(spool.open { path = %q, kind = %q })
       local ids = {}
       for i = 1, 4 do
         ids[i] = spool.id.new()
@@ -44,7 +44,7 @@ describe("finalizers", function()
       collectgarbage()
       assert(s:is_closed(), "the finalizer never ran")
       print("ok", loads)
-    ]]):format(path, rounds)
+    ]]):format(path, helper.kind, rounds)
   end
 
   it("a finalizer that shuts the spool down during a load does not deadlock", function()
@@ -57,7 +57,7 @@ describe("finalizers", function()
   it("a load still returns the stored bytes while the collector is paused around it", function()
     local ok, out = helper.run_lua([[
       local spool = require "spool"
-      local s = assert(spool.open { path = ]] .. ("%q"):format(dir) .. [[ })
+      local s = assert(spool.open { path = ]] .. ("%q"):format(dir) .. [[, kind = ]] .. ("%q"):format(helper.kind) .. [[ })
       local id = spool.id.new()
       assert(s:store(id, "abc"))
       collectgarbage("stop")

@@ -310,6 +310,60 @@ function helper.run_lua(code, seconds)
   return status == "0", body or out, status == "124" or status == "137"
 end
 
+-- The backend the contract specs run against: SPOOL_TEST_KIND, else
+-- SQLite.  tools/run-tests runs the contract specs once per built kind.
+helper.kind = os.getenv("SPOOL_TEST_KIND") or "SQLite"
+
+-- Parameters for a spool of helper.kind: `params` with kind added, and
+-- without the `sqlite` table for another kind (its tuning is SQLite's).
+function helper.params(params)
+  local p = {}
+  for k, v in pairs(params) do p[k] = v end
+  if p.kind == nil then p.kind = helper.kind end
+  if p.kind ~= "SQLite" then p.sqlite = nil end
+  return p
+end
+
+-- spool.open / spool.define of a spool of helper.kind.
+function helper.open(params)
+  return require("spool").open(helper.params(params))
+end
+
+function helper.define(params)
+  return require("spool").define(helper.params(params))
+end
+
+-- Whether helper.kind is SQLite.  A contract spec marks a behaviour that
+-- only the SQLite backend has (its files, its tuning, several handles or
+-- processes on one path, oldest-first order) with
+--   local sqlite_it = helper.sqlite and it or pending
+-- so that under another kind it is reported as pending, not run.
+helper.sqlite = helper.kind == "SQLite"
+
+-- The order in which a spool of helper.kind enumerates `ids`: SQLite by
+-- creation time (then bytes), LocalDisk by the ids' bytes (its paths:
+-- the order of their hex text).  Returns a sorted copy.
+function helper.in_order(ids)
+  local sorted = {}
+  for i, id in ipairs(ids) do sorted[i] = id end
+  if helper.sqlite then
+    table.sort(sorted, function(a, b) return a < b end)
+  else
+    table.sort(sorted, function(a, b) return tostring(a) < tostring(b) end)
+  end
+  return sorted
+end
+
+-- The number of live entries in spool s: stats().entries where the
+-- backend counts them, else a count of an ids-only enumeration.
+function helper.entry_count(s)
+  local n = s:stats().entries
+  if n == nil then
+    n = assert(s:enumerate(function() end, { include_data = false, start_time = 1e11 }))
+  end
+  return n
+end
+
 -- The test-only fault VFS (csrc/test/faultvfs_lua.c), registered under
 -- the name "faultvfs" and reset; `make ctest` builds it beside the
 -- module (tools/run-tests puts it on LUA_CPATH).  Raises when it is not

@@ -7,7 +7,7 @@ describe("quarantine conflicts", function()
   local dir, s
   before_each(function()
     dir = helper.tmpdir()
-    s = assert(spool.open { path = dir })
+    s = assert(helper.open { path = dir })
   end)
   after_each(function()
     s:shutdown()

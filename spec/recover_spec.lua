@@ -8,8 +8,8 @@ describe("spool.recover", function()
     dir = helper.tmpdir()
     -- Names are process-wide: each test defines its own pair.
     n = n + 1
-    meta = spool.define { name = "meta" .. n, path = dir .. "/meta" }
-    data = spool.define { name = "data" .. n, path = dir .. "/data" }
+    meta = helper.define { name = "meta" .. n, path = dir .. "/meta" }
+    data = helper.define { name = "data" .. n, path = dir .. "/data" }
   end)
   after_each(function()
     meta:shutdown()
@@ -30,17 +30,20 @@ describe("spool.recover", function()
     return spool.recover(opts)
   end
 
-  it("hands every message to on_message oldest first, with its meta and lazily loaded data", function()
-    local ids = {}
-    for i = 1, 20 do ids[i] = put(i) end
+  it("hands every message to on_message in the spools' order, with its meta and lazily loaded data", function()
+    local ids, index = {}, {}
+    for i = 1, 20 do
+      ids[i] = put(i)
+      index[tostring(ids[i])] = i
+    end
     local got = {}
     local counts = recover { on_message = function(msg) got[#got + 1] = msg end }
     assert.equal(20, counts.messages)
     assert.equal(0, counts.corrupt)
-    for i = 1, 20 do
-      assert.equal(ids[i], got[i].id)
-      assert.equal("meta " .. i, got[i].meta)
-      assert.equal("data " .. i, got[i]:data())
+    for i, id in ipairs(helper.in_order(ids)) do
+      assert.equal(id, got[i].id)
+      assert.equal("meta " .. index[tostring(id)], got[i].meta)
+      assert.equal("data " .. index[tostring(id)], got[i]:data())
     end
   end)
 

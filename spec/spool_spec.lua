@@ -3,6 +3,9 @@
 
 local spool = require "spool"
 local helper = require "spec.helper"
+-- Behaviours only SQLite has: several handles on one path, its WAL,
+-- checkpoints and vacuum, its live entry count.
+local sqlite_it = helper.sqlite and it or pending
 
 local errors = spool.errors
 local error_of, contains = helper.error_of, helper.contains
@@ -51,7 +54,7 @@ describe("spool", function()
     for k, v in pairs(params or {}) do
       p[k] = v
     end
-    local h = assert(spool.open(p))
+    local h = assert(helper.open(p))
     others[#others + 1] = h
     return h
   end
@@ -63,14 +66,14 @@ describe("spool", function()
     for k, v in pairs(params or {}) do
       p[k] = v
     end
-    s = assert(spool.open(p))
+    s = assert(helper.open(p))
     return s
   end
 
   before_each(function()
     others = {}
     dir = helper.tmpdir()
-    s = assert(spool.open { path = dir })
+    s = assert(helper.open { path = dir })
   end)
 
   after_each(function()
@@ -139,7 +142,7 @@ describe("spool", function()
       assert.is_true(s:store(id, "first"))
       assert.is_true(s:store(id, "second"))
       assert.are.equal("second", s:load(id))
-      assert.are.equal(1, s:stats().entries)
+      assert.are.equal(1, helper.entry_count(s))
     end)
 
     it("answers not_found for an absent id", function()
@@ -264,7 +267,7 @@ describe("spool", function()
       for i = 1, 50 do
         assert.are.equal("item " .. i, s:load(list[i][1]))
       end
-      assert.are.equal(50, s:stats().entries)
+      assert.are.equal(50, helper.entry_count(s))
     end)
 
     it("accepts id strings in the list", function()
@@ -285,7 +288,7 @@ describe("spool", function()
         local _, err = s:load(id)
         assert.are.equal("not_found", err.kind)
       end
-      assert.are.equal(0, s:stats().entries)
+      assert.are.equal(0, helper.entry_count(s))
     end)
 
     it("raises on an item with an invalid id, before anything is stored", function()
@@ -309,7 +312,7 @@ describe("spool", function()
 
     it("stores an empty list", function()
       assert.is_true(s:store_many({}))
-      assert.are.equal(0, s:stats().entries)
+      assert.are.equal(0, helper.entry_count(s))
     end)
 
     it("remove_many returns how many of the ids were present", function()
@@ -326,7 +329,7 @@ describe("spool", function()
     it("remove_many of an empty list returns 0", function()
       assert.is_true(s:store(spool.id.new(), "x"))
       assert.are.equal(0, s:remove_many({}))
-      assert.are.equal(1, s:stats().entries)
+      assert.are.equal(1, helper.entry_count(s))
     end)
 
     it("remove_many raises on an invalid id, removing nothing", function()
@@ -388,7 +391,7 @@ describe("spool", function()
       assert.are.equal("later", got[1].data)
     end)
 
-    it("lists entries oldest first", function()
+    it("lists entries in the backend's order (SQLite: oldest first; LocalDisk: by id bytes)", function()
       -- 100 s apart: the 32-bit time_low wraps every ~429.5 s, so the
       -- text order of these ids is not their time order.
       local times = { 1650000500, 1650000100.25, 1650000800, 1650000000, 1650000300,
@@ -414,10 +417,12 @@ describe("spool", function()
       end
       assert.is_true(text_order_differs, "the chosen times do not discriminate")
 
+      local ids = {}
+      for i, t in ipairs(times) do ids[i] = id_at(t) end
       local got = collect(s)
-      assert.are.equal(#sorted, #got)
-      for i, t in ipairs(sorted) do
-        assert.are.equal(id_at(t), got[i].id)
+      assert.are.equal(#times, #got)
+      for i, id in ipairs(helper.in_order(ids)) do
+        assert.are.equal(id, got[i].id)
       end
     end)
 
@@ -455,8 +460,9 @@ describe("spool", function()
       assert.is_true(s:store(b, "beta"))
       local got = collect(s, { include_data = false })
       assert.are.equal(2, #got)
-      assert.are.equal(a, got[1].id)
-      assert.are.equal(b, got[2].id)
+      local want = helper.in_order({ a, b })
+      assert.are.equal(want[1], got[1].id)
+      assert.are.equal(want[2], got[2].id)
       for _, e in ipairs(got) do
         assert.is_nil(e.data)
         assert.is_nil(e.corrupt)
@@ -531,7 +537,7 @@ describe("spool", function()
         assert.are.equal("after", s:load(id))
       end)
 
-      it("leaves no lock: a second handle on the path can write", function()
+      sqlite_it("leaves no lock: a second handle on the path can write", function()
         raise_in_callback("boom")
         local other = open_other()
         local id = spool.id.new()
@@ -543,7 +549,7 @@ describe("spool", function()
   end)
 
   describe("entries()", function()
-    it("iterates like enumerate, oldest first", function()
+    it("iterates like enumerate, in the backend's order", function()
       local a, b = id_at(1600000000), id_at(1600000100)
       assert.is_true(s:store(b, "b"))
       assert.is_true(s:store(a, "a"))
@@ -552,10 +558,12 @@ describe("spool", function()
         got[#got + 1] = e
       end
       assert.are.equal(2, #got)
-      assert.are.equal(a, got[1].id)
-      assert.are.equal("a", got[1].data)
-      assert.are.equal(b, got[2].id)
-      assert.are.equal("b", got[2].data)
+      local want = helper.in_order({ a, b })
+      local data = { [tostring(a)] = "a", [tostring(b)] = "b" }
+      for i = 1, 2 do
+        assert.are.equal(want[i], got[i].id)
+        assert.are.equal(data[tostring(want[i])], got[i].data)
+      end
     end)
 
     it("takes the enumerate options", function()
@@ -587,7 +595,7 @@ describe("spool", function()
         assert.are.equal(3, n)
       end)
 
-      it("a second handle can store", function()
+      sqlite_it("a second handle can store", function()
         local other = open_other()
         local id = spool.id.new()
         local ok, err = other:store(id, "second", { timeout = 2 })
@@ -595,7 +603,7 @@ describe("spool", function()
         assert.are.equal("second", s:load(id))
       end)
 
-      it("compact works and empties the WAL", function()
+      sqlite_it("compact works and empties the WAL", function()
         local other = open_other()
         assert.is_true(other:store(spool.id.new(), "second", { timeout = 2 }))
         local st, err = s:compact()
@@ -674,7 +682,7 @@ describe("spool", function()
   end)
 
   describe("maintenance", function()
-    it("compact returns a spool of ~20 MB, emptied, to near minimal size in small steps", function()
+    sqlite_it("compact returns a spool of ~20 MB, emptied, to near minimal size in small steps", function()
       reopen({ sqlite = { vacuum_step_pages = 256, wal_autocheckpoint = 16 } })
       local data = blob(64 * 1024, 1)
       local ids = {}
@@ -708,7 +716,7 @@ describe("spool", function()
       assert.are.equal(40, s:remove_many(ids))
       assert.is_truthy(s:compact())
       assert.are.equal("keep me", s:load(keep))
-      assert.are.equal(1, s:stats().entries)
+      assert.are.equal(1, helper.entry_count(s))
     end)
 
     it("cleanup returns a table of what it did", function()
@@ -720,7 +728,7 @@ describe("spool", function()
       assert.are.equal("number", type(st.wal_bytes))
     end)
 
-    it("cleanup reclaims at most cleanup_vacuum_pages pages", function()
+    sqlite_it("cleanup reclaims at most cleanup_vacuum_pages pages", function()
       reopen({ sqlite = { cleanup_vacuum_pages = 16 } })
       local data = blob(64 * 1024, 4)
       local ids = {}
@@ -734,7 +742,7 @@ describe("spool", function()
       assert.is_true(st.pages_freed <= 16, "pages_freed = " .. st.pages_freed)
     end)
 
-    it("cleanup checkpoints a WAL over checkpoint_wal_bytes", function()
+    sqlite_it("cleanup checkpoints a WAL over checkpoint_wal_bytes", function()
       reopen({ sqlite = { checkpoint_wal_bytes = 1 } })
       assert.is_true(s:store(spool.id.new(), blob(8192)))
       assert.is_true(s:stats().wal_bytes > 1)
@@ -756,7 +764,7 @@ describe("spool", function()
       assert.are.equal("number", type(released))
     end)
 
-    it("stats counts the entries", function()
+    sqlite_it("stats counts the entries", function()
       local ids = {}
       for i = 1, 5 do
         ids[i] = spool.id.new()
@@ -900,7 +908,7 @@ describe("spool", function()
   end)
 
   describe("sharing a path", function()
-    it("two handles see each other's stores", function()
+    sqlite_it("two handles see each other's stores", function()
       local other = open_other()
       local a, b = spool.id.new(), spool.id.new()
       assert.is_true(s:store(a, "from s"))
@@ -922,13 +930,13 @@ describe("spool", function()
       -- another connection of the process holds a lock on it, which
       -- would blur the count.
       s:shutdown()
-      local warm = assert(spool.open { path = dir })
+      local warm = assert(helper.open { path = dir })
       warm:shutdown()
       collectgarbage()
       collectgarbage()
       local before = helper.count_fds()
       for i = 1, 10000 do
-        local h = assert(spool.open { path = dir })
+        local h = assert(helper.open { path = dir })
         h:shutdown()
         if i % 1000 == 0 then
           collectgarbage()
@@ -936,7 +944,9 @@ describe("spool", function()
       end
       collectgarbage()
       collectgarbage()
-      assert.are.equal(before, helper.count_fds())
+      -- A leak adds descriptors; one the collector closed meanwhile (an
+      -- earlier spec's file) takes one away.
+      assert.is_true(helper.count_fds() <= before)
     end)
   end)
 end)

@@ -130,13 +130,30 @@ function _M.recover(opts, get)
         end
     end
 
-    -- Both spools enumerate in key (= creation time) order, so one pass
-    -- over each pairs them: a merge join on ids, reading only the data
-    -- spool's key index.
-    local data_ids = data:entries({ start_time = start_time, ids_only = true })
+    -- Both spools enumerate in the same order, so one pass over each
+    -- pairs them: a merge join on ids, reading only the data spool's key
+    -- index.  SQLite enumerates by creation time, LocalDisk by the ids'
+    -- bytes (its paths); spools of different kinds have no common order,
+    -- and each message's data is then looked up (orphans go unreported).
+    local kind = meta:kind()
+    local before
+    if kind == "SQLite" then
+        before = function(a, b) return a < b end
+    else
+        before = function(a, b) return tostring(a) < tostring(b) end
+    end
+    local joined = kind == data:kind()
+    local data_ids = joined and data:entries({ start_time = start_time, ids_only = true }) or function() end
     local pending = data_ids()
     local function advance_to(id)
-        while pending and (pending.id == nil or pending.id < id) do
+        if not joined then
+            local bytes, err = data:load(id)
+            if bytes == nil and not errors.is(err, "not_found") then
+                error(format("spool.recover: cannot read the data of %s: %s", tostring(id), tostring(err)), 0)
+            end
+            return bytes ~= nil
+        end
+        while pending and (pending.id == nil or before(pending.id, id)) do
             if pending.id then orphan(pending.id) else counts.corrupt = counts.corrupt + 1 end
             pending = data_ids()
         end
