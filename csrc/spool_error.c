@@ -4,6 +4,8 @@
  */
 #include "spool_error.h"
 
+#include <errno.h>
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,4 +180,22 @@ const char *spool_sqlite_code_name(int code)
     if (code > 255)
         return spool_sqlite_code_name(code & 0xff);
     return "SQLITE_UNKNOWN";
+}
+
+const char *spool_errno_name(int e)
+{
+    static const struct {
+        int e;
+        const char *name;
+    } names[] = {
+        {ENOSPC, "ENOSPC"}, {EDQUOT, "EDQUOT"},   {EIO, "EIO"},       {EROFS, "EROFS"},   {EACCES, "EACCES"},
+        {EPERM, "EPERM"},   {ENOENT, "ENOENT"},   {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"}, {ELOOP, "ELOOP"},
+        {EEXIST, "EEXIST"}, {ENOTEMPTY, "ENOTEMPTY"}, {EMFILE, "EMFILE"}, {ENFILE, "ENFILE"}, {ENOMEM, "ENOMEM"},
+        {EBUSY, "EBUSY"},   {EWOULDBLOCK, "EWOULDBLOCK"}, {EXDEV, "EXDEV"}, {ENAMETOOLONG, "ENAMETOOLONG"},
+        {EINVAL, "EINVAL"}, {EINTR, "EINTR"},     {EFBIG, "EFBIG"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].e == e)
+            return names[i].name;
+    return NULL;
 }

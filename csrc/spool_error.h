@@ -69,4 +69,8 @@ char *spool_format_duration(double seconds, char *out, size_t size);
 /* The name of a SQLite result code ("SQLITE_FULL", "SQLITE_IOERR_WRITE"). */
 const char *spool_sqlite_code_name(int code);
 
+/* The symbolic name of an errno value ("ENOSPC"), or NULL for one this
+ * table does not know. */
+const char *spool_errno_name(int e);
+
 #endif

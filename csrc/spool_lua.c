@@ -240,6 +240,9 @@ static void push_error(lua_State *L, const spool_error *err)
     if (err->sqlite_code != 0) {
         lua_pushstring(L, spool_sqlite_code_name(err->sqlite_code));
         lua_setfield(L, -2, "code");
+    } else if (err->sys_errno != 0 && spool_errno_name(err->sys_errno) != NULL) {
+        lua_pushstring(L, spool_errno_name(err->sys_errno)); /* a file backend's failure */
+        lua_setfield(L, -2, "code");
     }
     if (err->sys_errno != 0) {
         lua_pushinteger(L, err->sys_errno);

@@ -95,7 +95,8 @@ if lf then
     lf:close()
 end
 
-local s, err = spool.open { path = dir, min_free_space = 0, min_free_inodes = 0 }
+local s, err = spool.open { path = dir, kind = os.getenv("SPOOL_KIND") or "SQLite", min_free_space = 0,
+                            min_free_inodes = 0 }
 if not s then
     log(("E open %s %s"):format(err.kind, tostring(err):gsub("\n", " ")))
     os.exit(3)

@@ -6,7 +6,9 @@
 -- succeed and the reserve is taken again.
 --
 --   luajit tools/reliability/diskfull_tmpfs.lua   (from the repo root)
+--   SPOOL_KIND=LocalDisk luajit tools/reliability/diskfull_tmpfs.lua
 local spool = require "spool"
+local kind = os.getenv("SPOOL_KIND") or "SQLite"
 
 local n = 0
 local failed = 0
@@ -41,12 +43,12 @@ local function finish()
 end
 
 local s = assert(spool.open {
-    path = mnt .. "/spool", min_free_space = 0, min_free_inodes = 0,
+    path = mnt .. "/spool", kind = kind, min_free_space = 0, min_free_inodes = 0,
     reserve_bytes = 1024 * 1024, error_unlatch_duration = 0.3,
     -- The reserve must hold what a checkpoint adds to the database: the
     -- WAL's autocheckpoint size (64 pages = 256 KiB here; the defaults
     -- are 8 MiB of reserve against 4 MiB of WAL).
-    sqlite = { wal_autocheckpoint = 64 },
+    sqlite = kind == "SQLite" and { wal_autocheckpoint = 64 } or nil,
 })
 ok(s:health().reserve_held, "the spool took its 1 MiB reserve at open")
 
@@ -61,7 +63,8 @@ for i = 1, 1000 do
 end
 ok(err and err.kind == "full", ("after %d stores the disk is full and the store answers full (%s)")
     :format(#ids, tostring(err)))
-ok(err and err.code ~= nil and err.code:find("SQLITE_FULL", 1, true) ~= nil, "with code " .. tostring(err and err.code))
+local full_code = kind == "SQLite" and "SQLITE_FULL" or "ENOSPC"
+ok(err and err.code ~= nil and err.code:find(full_code, 1, true) ~= nil, "with code " .. tostring(err and err.code))
 ok(s:unhealthy_reason() == "the spool is not accepting writes", "the gate latched")
 local _, e2 = s:store(spool.id.new(), "x")
 ok(e2 and e2.kind == "unhealthy", "stores now fail fast with unhealthy")
@@ -78,7 +81,10 @@ for i = 1, #ids, 2 do
 end
 ok(removed == math.ceil(#ids / 2), ("removes work on the full disk (%d)"):format(removed))
 local c, cerr = s:compact()
-ok(c ~= nil and c.pages_freed > 0, ("compact works and frees %s pages (%s)"):format(c and c.pages_freed or "no", tostring(cerr)))
+-- SQLite frees pages; LocalDisk's removes freed their files and pruned
+-- their directories already, so its compact has nothing left to free.
+ok(c ~= nil and (c.pages_freed > 0 or kind ~= "SQLite"),
+    ("compact works and frees %s pages (%s)"):format(c and c.pages_freed or "no", tostring(cerr)))
 
 local t = spool.monotonic() + 0.4
 while spool.monotonic() < t do end

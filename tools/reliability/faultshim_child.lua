@@ -83,7 +83,7 @@ local function log(line)
 end
 
 local config = {
-    path = dir, flush = flush, min_free_space = 0, min_free_inodes = 0,
+    path = dir, kind = os.getenv("SPOOL_KIND") or "SQLite", flush = flush, min_free_space = 0, min_free_inodes = 0,
     store_deadline = 5, reserve_bytes = 256 * 1024,
 }
 
