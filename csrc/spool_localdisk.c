@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "spool_backend.h"
+#include "spool_fork.h"
 
 #define LEVELS 4 /* aa/bb/cc/dd */
 #define NAME_FILE "spool.name"
@@ -52,7 +53,54 @@ typedef struct ld {
     char walk_names[LEVELS][3];
     int walk_depth;
     atomic_llong quarantined;
+    struct ld *next_open; /* the list of open spools, for fork() */
 } ld;
+
+/* The open LocalDisk spools of this process.  A forked child closes its
+ * copies of their lock files at once: flock() locks belong to the open
+ * file, so a child that kept the copy would hold the parent's lock after
+ * the parent closed its spool, and the parent could not open it again. */
+static ld *open_spools;
+static pthread_mutex_t open_spools_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void close_locks_in_child(void)
+{
+    /* One thread now, and the list was not being changed: its mutex was
+     * held across the fork (spool_fork_hold). */
+    for (ld *s = open_spools; s != NULL; s = s->next_open) {
+        if (s->lockfd >= 0)
+            close(s->lockfd);
+        s->lockfd = -1;
+    }
+}
+
+static void install_fork_handlers(void)
+{
+    spool_fork_hold_mutex(&open_spools_lock);
+    pthread_atfork(NULL, NULL, close_locks_in_child);
+}
+
+static void remember_open(ld *s)
+{
+    pthread_once(&fork_once, install_fork_handlers);
+    pthread_mutex_lock(&open_spools_lock);
+    s->next_open = open_spools;
+    open_spools = s;
+    pthread_mutex_unlock(&open_spools_lock);
+}
+
+static void forget_open(ld *s)
+{
+    pthread_mutex_lock(&open_spools_lock);
+    for (ld **p = &open_spools; *p != NULL; p = &(*p)->next_open) {
+        if (*p == s) {
+            *p = s->next_open;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&open_spools_lock);
+}
 
 /* Fills err from errno for `what`.  Returns -1. */
 static int sys_fail(spool_error *err, int e, const char *what, const char *dir, const char *name)
@@ -241,6 +289,7 @@ static void purge_new(ld *s)
 
 static void ld_free(ld *s, int leak)
 {
+    forget_open(s);
     for (int i = 0; i < LEVELS; i++)
         if (s->walk[i] != NULL)
             closedir(s->walk[i]);
@@ -319,6 +368,7 @@ static int ld_open(const spool_params *p, void **state, spool_error *err)
     }
     purge_new(s);
     atomic_init(&s->quarantined, count_quarantined(s));
+    remember_open(s);
     *state = s;
     return 0;
 }

@@ -4,7 +4,8 @@
  * its parent had open at fork time (the parent's close would then delete
  * the WAL the child writes into); an inherited handle says it is closed;
  * a registered name is free again in the child; a spool shut down before
- * the fork opens in the child.
+ * the fork opens in the child.  A LocalDisk spool's lock (flock) refuses
+ * a child's open while the parent has it open.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -237,6 +238,97 @@ static int fork_while_busy(const char *root, int rounds)
     return bad;
 }
 
+/* LocalDisk: the parent's lock refuses the child's open of the same
+ * directory (busy, naming the parent's pid) and nothing is touched; the
+ * inherited handle is closed in the child. */
+static int child_localdisk(void *arg)
+{
+    ctx *c = arg;
+    if (!spool_is_closed(c->parent))
+        return 1;
+    spool_params p;
+    spool_error err;
+    spool *s = NULL;
+    spool_params_init(&p);
+    p.path = c->dir;
+    if (spool_open(&p, &s, &err) == 0) {
+        spool_close(s);
+        return 2;
+    }
+    char pid[32];
+    snprintf(pid, sizeof pid, "process %ld", (long)getppid());
+    return err.kind == SPOOL_BUSY && strstr(err.message, pid) != NULL ? 0 : 3;
+}
+
+/* LocalDisk: once the parent has closed the spool, a child that was
+ * forked while it was open can open it (the child dropped its copy of the
+ * lock at fork), and so can the parent again afterwards. */
+static int child_localdisk_after_close(void *arg)
+{
+    ctx *c = arg;
+    /* Wait for the parent's close: the parent writes `other` after it. */
+    for (int i = 0; i < 500 && access(c->other, F_OK) != 0; i++)
+        usleep(10000);
+    spool_params p;
+    spool_error err;
+    spool *s = NULL;
+    spool_params_init(&p);
+    p.path = c->dir;
+    if (spool_open(&p, &s, &err) != 0) {
+        fprintf(stderr, "child open: %s\n", err.message);
+        return 1;
+    }
+    spool_id id;
+    spool_id_new(&id);
+    int rc = spool_store(s, &id, "child", 5, NULL, &err) == 0 ? 0 : 2;
+    spool_close(s);
+    return rc;
+}
+
+/* Forks with a LocalDisk spool open.  Returns the number of failed
+ * checks, reported as TAP. */
+static void localdisk_fork(const char *root)
+{
+    char dir[256], flag[256];
+    snprintf(dir, sizeof dir, "%s/localdisk", root);
+    snprintf(flag, sizeof flag, "%s/parent-closed", root);
+    spool_params p;
+    spool_error err;
+    spool *s = NULL;
+    spool_params_init(&p);
+    p.path = dir;
+    p.kind = "LocalDisk";
+    ok(spool_open(&p, &s, &err) == 0, "the parent opens a LocalDisk spool");
+    ctx c = {.parent = s, .dir = dir, .other = flag};
+    ok(in_child(child_localdisk, &c) == 0,
+       "a child's open of the parent's LocalDisk directory is refused as busy, naming the parent");
+    spool_id id;
+    spool_id_new(&id);
+    ok(spool_store(s, &id, "parent", 6, NULL, &err) == 0, "the parent's handle still works after the child");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(child_localdisk_after_close(&c));
+    spool_close(s);
+    FILE *f = fopen(flag, "w");
+    if (f)
+        fclose(f);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "a child forked while the spool was open opens it once the parent has closed it");
+    s = NULL;
+    ok(spool_open(&p, &s, &err) == 0, "and the parent opens it again afterwards (%s)", s ? "ok" : err.message);
+    void *data;
+    size_t len;
+    ok(s != NULL && spool_load(s, &id, &data, &len, &err) == 0 && len == 6 && memcmp(data, "parent", 6) == 0,
+       "the parent's entry survived");
+    if (s != NULL && len == 6)
+        spool_free(data);
+    if (s != NULL)
+        spool_close(s);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/spool-fork-XXXXXX";
@@ -272,6 +364,7 @@ int main(void)
        "the parent's entry survived");
     spool_free(data);
     spool_close(s);
+    localdisk_fork(dir);
     int rounds = getenv("SPOOL_SANITIZE") ? 10 : 40;
     ok(fork_while_busy(dir, rounds) == 0,
        "%d children forked while threads held the id, registry and open-files locks neither hung nor failed",
