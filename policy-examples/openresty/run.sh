@@ -99,7 +99,8 @@ stop)
     case $pid in
       ''|*[!0-9]*) echo "$prefix/logs/nginx.pid does not hold a pid: refused" >&2; exit 1 ;;
     esac
-    if [ "$(ps -o comm= -p "$pid" 2>/dev/null)" != nginx ]; then
+    # /proc, not ps: ps hangs under an LD_PRELOADed sanitizer runtime.
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != nginx ]; then
       echo "pid $pid in $prefix/logs/nginx.pid is not an nginx process: refused" >&2; exit 1
     fi
     kill -QUIT "$pid"
