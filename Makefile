@@ -58,7 +58,7 @@ $(CORE_SO): $(OBJS)
 	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(OBJS) $(LIBS)
 
 # C test programs, linked against the core (no Lua).
-CTESTS = id_threads core_api group_commit fork limits
+CTESTS = id_threads core_api group_commit fork limits backend_table
 $(BUILD)/test/%: csrc/test/%.c $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ $< \

@@ -310,15 +310,66 @@ static int account(spool *s, int rc, spool_error *err)
 }
 
 /* The built backends; the first is the default for a new directory. */
-static const spool_backend *const backends[] = {&spool_sqlite_backend, &spool_localdisk_backend, NULL};
+static const spool_backend *const built_in[] = {&spool_sqlite_backend, &spool_localdisk_backend};
+#define N_BUILT_IN (sizeof built_in / sizeof built_in[0])
+
+/* Backends a C program registered (spool_backend_register), after the
+ * built-in ones.  Appended under a mutex; readers see an entry once the
+ * count (released after it) covers it. */
+#define MAX_REGISTERED 8
+static const spool_backend *registered[MAX_REGISTERED];
+static atomic_size_t n_registered;
+static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The i-th backend, or NULL past the last. */
+static const spool_backend *backend_at(size_t i)
+{
+    if (i < N_BUILT_IN)
+        return built_in[i];
+    i -= N_BUILT_IN;
+    return i < atomic_load_explicit(&n_registered, memory_order_acquire) ? registered[i] : NULL;
+}
+
+/* Whether a driver has every required slot (spool_backend.h). */
+static int backend_complete(const spool_backend *b)
+{
+    return b->version >= 1 && b->kind != NULL && b->kind[0] != '\0' && b->open != NULL && b->store != NULL &&
+           b->load != NULL && b->remove != NULL && b->cursor_open != NULL && b->cursor_next != NULL &&
+           b->cursor_close != NULL && b->stats != NULL && b->close != NULL;
+}
 
 /* The backend named kind, or NULL. */
 static const spool_backend *backend_named(const char *kind)
 {
-    for (int i = 0; backends[i] != NULL; i++)
-        if (strcmp(backends[i]->kind, kind) == 0)
-            return backends[i];
+    const spool_backend *b;
+    for (size_t i = 0; (b = backend_at(i)) != NULL; i++)
+        if (strcmp(b->kind, kind) == 0)
+            return b;
     return NULL;
+}
+
+int spool_backend_register(const spool_backend *b, spool_error *err)
+{
+    spool_error ignored;
+    if (err == NULL)
+        err = &ignored;
+    if (b == NULL || !backend_complete(b))
+        return spool_error_set(err, SPOOL_MISUSE, "backend %s: the driver lacks a required method (spool_backend.h)",
+                               b && b->kind ? b->kind : "(unnamed)");
+    pthread_mutex_lock(&register_lock);
+    int rc = 0;
+    size_t n = atomic_load_explicit(&n_registered, memory_order_relaxed);
+    if (backend_named(b->kind) != NULL)
+        rc = spool_error_set(err, SPOOL_MISUSE, "backend %s: a backend of that kind is already registered", b->kind);
+    else if (n == MAX_REGISTERED)
+        rc = spool_error_set(err, SPOOL_MISUSE, "backend %s: at most %d backends can be registered", b->kind,
+                             MAX_REGISTERED);
+    else {
+        registered[n] = b;
+        atomic_store_explicit(&n_registered, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&register_lock);
+    return rc;
 }
 
 /* The backend for params: the one whose data the directory holds, or
@@ -326,24 +377,24 @@ static const spool_backend *backend_named(const char *kind)
  * err when the kind is unknown or disagrees with what is there. */
 static const spool_backend *backend_for(const spool_params *params, spool_error *err)
 {
-    const spool_backend *named = NULL, *found = NULL;
+    const spool_backend *named = NULL, *found = NULL, *b;
     if (params->kind != NULL && (named = backend_named(params->kind)) == NULL) {
         char list[128] = "";
-        for (int i = 0; backends[i] != NULL; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", backends[i]->kind);
+        for (size_t i = 0; (b = backend_at(i)) != NULL; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", b->kind);
         spool_error_set(err, SPOOL_MISUSE, "kind: the %s backend is not built into this spool (available: %s)",
                         params->kind, list);
         return NULL;
     }
-    for (int i = 0; backends[i] != NULL; i++) {
-        if (backends[i]->probe == NULL || !backends[i]->probe(params->path))
+    for (size_t i = 0; (b = backend_at(i)) != NULL; i++) {
+        if (b->probe == NULL || !b->probe(params->path))
             continue;
         if (found != NULL) {
             spool_error_set(err, SPOOL_MISUSE, "%s holds both a %s and a %s spool: refusing to choose",
-                            params->path, found->kind, backends[i]->kind);
+                            params->path, found->kind, b->kind);
             return NULL;
         }
-        found = backends[i];
+        found = b;
     }
     if (named != NULL && found != NULL && named != found) {
         spool_error_set(err, SPOOL_MISUSE,
@@ -351,7 +402,7 @@ static const spool_backend *backend_for(const spool_params *params, spool_error 
                         params->path, found->kind, named->kind);
         return NULL;
     }
-    return found ? found : named ? named : backends[0];
+    return found ? found : named ? named : built_in[0];
 }
 
 int spool_open(const spool_params *params, spool **out, spool_error *err)
@@ -656,6 +707,12 @@ int spool_enumerate(spool *s, const spool_enum_opts *opts, spool_enum_fn fn, voi
     return rc < 0 ? -1 : 0;
 }
 
+/* The answer of a backend without quarantine (a NULL slot). */
+static int no_quarantine(spool *s, spool_error *err)
+{
+    return spool_error_set(err, SPOOL_MISUSE, "the %s backend keeps no quarantine", s->be->kind);
+}
+
 int spool_quarantine(spool *s, const spool_id *id, const char *reason, spool_error *err)
 {
     spool_error ignored;
@@ -665,7 +722,8 @@ int spool_quarantine(spool *s, const spool_id *id, const char *reason, spool_err
         return -1;
     spool_deadline dl;
     make_deadline(s, NULL, &dl);
-    int rc = account(s, s->be->quarantine(s->st, id, reason ? reason : "", &dl, err), err);
+    int rc = s->be->quarantine == NULL ? no_quarantine(s, err)
+                                       : account(s, s->be->quarantine(s->st, id, reason ? reason : "", &dl, err), err);
     leave(s);
     return rc;
 }
@@ -679,7 +737,7 @@ int spool_restore(spool *s, const spool_id *id, spool_error *err)
         return -1;
     spool_deadline dl;
     make_deadline(s, NULL, &dl);
-    int rc = account(s, s->be->restore(s->st, id, &dl, err), err);
+    int rc = s->be->restore == NULL ? no_quarantine(s, err) : account(s, s->be->restore(s->st, id, &dl, err), err);
     leave(s);
     return rc;
 }
@@ -694,7 +752,7 @@ int spool_purge_quarantined(spool *s, const spool_id *id, int *purged, spool_err
         return -1;
     spool_deadline dl;
     make_deadline(s, NULL, &dl);
-    int rc = account(s, s->be->purge(s->st, id, &dl, purged, err), err);
+    int rc = s->be->purge == NULL ? no_quarantine(s, err) : account(s, s->be->purge(s->st, id, &dl, purged, err), err);
     leave(s);
     return rc;
 }
@@ -707,7 +765,8 @@ int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err)
     memset(stats, 0, sizeof *stats);
     if (enter(s, err) != 0)
         return -1;
-    int rc = account(s, s->be->compact(s->st, stats, err), err);
+    /* NULL: nothing to reclaim, and that is a success. */
+    int rc = s->be->compact == NULL ? 0 : account(s, s->be->compact(s->st, stats, err), err);
     leave(s);
     return rc;
 }
@@ -728,7 +787,13 @@ int spool_verify(spool *s, spool_verify_report *r, spool_error *err)
     memset(r, 0, sizeof *r);
     if (enter(s, err) != 0)
         return -1;
-    int rc = s->be->check(s->st, &r->storage_ok, r->storage, sizeof r->storage, err);
+    int rc = 0;
+    if (s->be->check != NULL) {
+        rc = s->be->check(s->st, &r->storage_ok, r->storage, sizeof r->storage, err);
+    } else {
+        r->storage_ok = 1;
+        snprintf(r->storage, sizeof r->storage, "ok (the %s backend has no structural check)", s->be->kind);
+    }
     if (!r->storage_ok && rc == 0) {
         spool_error found;
         spool_error_clear(&found);
@@ -761,7 +826,7 @@ int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err)
     if (enter(s, err) != 0)
         return -1;
     check_space(s, NULL);
-    int rc = account(s, s->be->cleanup(s->st, stats, err), err);
+    int rc = s->be->cleanup == NULL ? 0 : account(s, s->be->cleanup(s->st, stats, err), err);
     spool_gate_reason(&s->gate); /* lets a due unlatch happen now */
     leave(s);
     return rc;
@@ -775,7 +840,7 @@ int spool_advise_low_memory(spool *s, int64_t *released, spool_error *err)
     *released = 0;
     if (enter(s, err) != 0)
         return -1;
-    int rc = s->be->advise_low_memory(s->st, released, err);
+    int rc = s->be->advise_low_memory == NULL ? 0 : s->be->advise_low_memory(s->st, released, err);
     leave(s);
     return rc;
 }
@@ -863,10 +928,8 @@ const char *spool_get_kind(spool *s)
 
 const char *spool_backend_kind(size_t i)
 {
-    for (size_t j = 0; backends[j] != NULL; j++)
-        if (j == i)
-            return backends[j]->kind;
-    return NULL;
+    const spool_backend *b = backend_at(i);
+    return b ? b->kind : NULL;
 }
 
 int spool_is_closed(spool *s)

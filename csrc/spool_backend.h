@@ -22,7 +22,20 @@ int spool_deadline_error(const spool_deadline *dl, spool_error *err);
 
 /* The driver contract's version.  Version 1: every slot below up to
  * `health`.  A later version appends slots; a driver of an earlier
- * version leaves them out, and the core treats them as NULL. */
+ * version leaves them out, and the core treats them as NULL.
+ *
+ * Required: open, store, load, remove, the three cursor slots, stats,
+ * close (a driver without one is refused at open, as internal).  A NULL
+ * optional slot has a documented answer:
+ *   probe              the kind is never detected, only named
+ *   quarantine, restore, purge   misuse: "the <kind> backend keeps no quarantine"
+ *   compact, cleanup   success, nothing reclaimed (stats all zero)
+ *   advise_low_memory  success, 0 bytes released
+ *   check              verify's structural part says ok, "no structural check"
+ *   health             nothing added to the core's health
+ * Every slot runs with no lock of the core held, may block, and returns
+ * 0 or -1 with err set (a kind from spool_error.h; a file backend sets
+ * sys_errno, SQLite sqlite_code). */
 #define SPOOL_BACKEND_VERSION 1
 
 typedef struct spool_backend {
@@ -61,6 +74,13 @@ typedef struct spool_backend {
      * Cheap: no lock other than the backend's own, at most a stat(). */
     void (*health)(void *st, spool_health *h);
 } spool_backend;
+
+/* Adds a backend that a C program brings, after the built-in ones, in
+ * the manner of sqlite3_vfs_register: spools then open it by its kind
+ * (and detect it through its probe).  The table must outlive every spool
+ * opened with it.  Refused (misuse) when a required slot is NULL or the
+ * kind is taken; at most 8.  Returns 0 or -1 with err. */
+int spool_backend_register(const spool_backend *b, spool_error *err);
 
 extern const spool_backend spool_sqlite_backend;
 extern const spool_backend spool_localdisk_backend;

@@ -1,0 +1,247 @@
+/*
+ * backend_table.c: the driver contract from the outside.  A minimal
+ * in-memory backend with only the required slots is registered and used
+ * through the public API; its NULL optional slots get the answers
+ * spool_backend.h documents; an incomplete driver and a taken kind are
+ * refused; the registered kind is listed after the built-in ones.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spool.h"
+#include "spool_backend.h"
+#include "tap.h"
+
+#define SLOTS 16
+
+typedef struct mem {
+    pthread_mutex_t lock;
+    int used[SLOTS];
+    spool_id ids[SLOTS];
+    char *data[SLOTS];
+    size_t len[SLOTS];
+} mem;
+
+typedef struct mem_cursor {
+    mem *m;
+    int next;
+} mem_cursor;
+
+static int find(mem *m, const spool_id *id)
+{
+    for (int i = 0; i < SLOTS; i++)
+        if (m->used[i] && memcmp(&m->ids[i], id, sizeof *id) == 0)
+            return i;
+    return -1;
+}
+
+static int mem_open(const spool_params *p, void **state, spool_error *err)
+{
+    (void)p;
+    (void)err;
+    mem *m = calloc(1, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+    *state = m;
+    return 0;
+}
+
+static int mem_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
+                     spool_error *err)
+{
+    (void)force_sync;
+    (void)dl;
+    mem *m = st;
+    pthread_mutex_lock(&m->lock);
+    for (size_t k = 0; k < n; k++) {
+        int i = find(m, &items[k].id);
+        for (int j = 0; i < 0 && j < SLOTS; j++)
+            if (!m->used[j])
+                i = j;
+        if (i < 0) {
+            pthread_mutex_unlock(&m->lock);
+            return spool_error_set(err, SPOOL_FULL, "the memory backend is full");
+        }
+        free(m->data[i]);
+        m->data[i] = malloc(items[k].len ? items[k].len : 1);
+        memcpy(m->data[i], items[k].data, items[k].len);
+        m->len[i] = items[k].len;
+        m->ids[i] = items[k].id;
+        m->used[i] = 1;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+static int mem_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, const spool_deadline *dl,
+                    spool_error *err)
+{
+    (void)dl;
+    mem *m = st;
+    pthread_mutex_lock(&m->lock);
+    int i = find(m, id), rc = 0;
+    if (i < 0)
+        rc = spool_error_set(err, SPOOL_NOT_FOUND, "no such entry");
+    else if (fn(ud, m->data[i], m->len[i]) != 0)
+        rc = spool_error_set(err, SPOOL_INTERNAL, "out of memory");
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+static int mem_remove(void *st, const spool_id *ids, size_t n, int force_sync, const spool_deadline *dl,
+                      size_t *removed, spool_error *err)
+{
+    (void)force_sync;
+    (void)dl;
+    (void)err;
+    mem *m = st;
+    *removed = 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t k = 0; k < n; k++) {
+        int i = find(m, &ids[k]);
+        if (i >= 0) {
+            m->used[i] = 0;
+            free(m->data[i]);
+            m->data[i] = NULL;
+            ++*removed;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+static int mem_cursor_open(void *st, const spool_enum_opts *o, void **cur, spool_error *err)
+{
+    (void)o;
+    (void)err;
+    mem_cursor *c = calloc(1, sizeof *c);
+    c->m = st;
+    *cur = c;
+    return 0;
+}
+
+static int mem_cursor_next(void *cur, spool_entry *e, spool_error *err)
+{
+    (void)err;
+    mem_cursor *c = cur;
+    while (c->next < SLOTS && !c->m->used[c->next])
+        c->next++;
+    if (c->next == SLOTS)
+        return 0;
+    memset(e, 0, sizeof *e);
+    e->id = c->m->ids[c->next];
+    e->id_valid = 1;
+    e->data = c->m->data[c->next];
+    e->len = c->m->len[c->next];
+    c->next++;
+    return 1;
+}
+
+static void mem_cursor_close(void *cur)
+{
+    free(cur);
+}
+
+static int mem_stats(void *st, spool_stats *out, spool_error *err)
+{
+    (void)err;
+    mem *m = st;
+    out->entries = 0;
+    for (int i = 0; i < SLOTS; i++)
+        out->entries += m->used[i];
+    return 0;
+}
+
+static void mem_close(void *st, int leak)
+{
+    (void)leak;
+    mem *m = st;
+    for (int i = 0; i < SLOTS; i++)
+        free(m->data[i]);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* Only the required slots: every optional one is NULL. */
+static const spool_backend memory_backend = {
+    .version = SPOOL_BACKEND_VERSION,
+    .kind = "Memory",
+    .open = mem_open,
+    .store = mem_store,
+    .load = mem_load,
+    .remove = mem_remove,
+    .cursor_open = mem_cursor_open,
+    .cursor_next = mem_cursor_next,
+    .cursor_close = mem_cursor_close,
+    .stats = mem_stats,
+    .close = mem_close,
+};
+
+int main(void)
+{
+    spool_error err;
+    spool_backend incomplete = memory_backend;
+    incomplete.kind = "Incomplete";
+    incomplete.load = NULL;
+    ok(spool_backend_register(&incomplete, &err) != 0 && err.kind == SPOOL_MISUSE &&
+           strstr(err.message, "lacks a required method") != NULL,
+       "a driver without a required slot is refused (%s)", err.message);
+    ok(spool_backend_register(&memory_backend, &err) == 0, "a complete driver registers");
+    ok(spool_backend_register(&memory_backend, &err) != 0 && strstr(err.message, "already registered") != NULL,
+       "a kind is registered once (%s)", err.message);
+    int listed = 0;
+    for (size_t i = 0; spool_backend_kind(i) != NULL; i++)
+        listed += strcmp(spool_backend_kind(i), "Memory") == 0 && i >= 2;
+    ok(listed == 1 && strcmp(spool_backend_kind(0), "SQLite") == 0,
+       "the registered kind is listed after the built-in ones; SQLite stays the default");
+
+    char dir[] = "/tmp/spool-backend-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 2;
+    spool_params p;
+    spool_params_init(&p);
+    p.path = dir;
+    p.kind = "Memory";
+    p.reserve_bytes = 0;
+    spool *s = NULL;
+    ok(spool_open(&p, &s, &err) == 0 && strcmp(spool_get_kind(s), "Memory") == 0, "a spool opens by that kind");
+    spool_id id;
+    spool_id_new(&id);
+    void *data = NULL;
+    size_t len = 0;
+    ok(spool_store(s, &id, "bytes", 5, NULL, &err) == 0 && spool_load(s, &id, &data, &len, &err) == 0 && len == 5 &&
+           memcmp(data, "bytes", 5) == 0,
+       "store and load go through the driver");
+    spool_free(data);
+
+    spool_compact_stats cs;
+    ok(spool_compact(s, &cs, &err) == 0 && cs.pages_freed == 0, "no compact slot: success, nothing reclaimed");
+    spool_cleanup_stats cl;
+    ok(spool_cleanup(s, &cl, &err) == 0, "no cleanup slot: success");
+    int64_t released = -1;
+    ok(spool_advise_low_memory(s, &released, &err) == 0 && released == 0,
+       "no advise_low_memory slot: 0 bytes released");
+    ok(spool_quarantine(s, &id, "why", &err) != 0 && err.kind == SPOOL_MISUSE &&
+           strstr(err.message, "Memory backend keeps no quarantine") != NULL,
+       "no quarantine slot: misuse, naming the backend (%s)", err.message);
+    int purged = 1;
+    ok(spool_restore(s, &id, &err) != 0 && err.kind == SPOOL_MISUSE &&
+           spool_purge_quarantined(s, &id, &purged, &err) != 0 && err.kind == SPOOL_MISUSE,
+       "no restore or purge either");
+    spool_verify_report r;
+    ok(spool_verify(s, &r, &err) == 0 && r.storage_ok && strstr(r.storage, "no structural check") != NULL &&
+           r.entries == 1 && r.corrupt == 0,
+       "no check slot: verify's structural part says so, and every entry is still read (%s)", r.storage);
+    spool_health h;
+    ok(spool_get_health(s, &h, &err) == 0 && h.healthy, "no health slot: the core's health alone");
+    spool_close(s);
+
+    p.kind = "Nothing";
+    ok(spool_open(&p, &s, &err) != 0 && strstr(err.message, "available: SQLite, LocalDisk, Memory") != NULL,
+       "an unknown kind lists every available one (%s)", err.message);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 2;
+    return tap_done();
+}
