@@ -926,6 +926,11 @@ const char *spool_get_kind(spool *s)
     return s->be->kind;
 }
 
+const spool_backend *spool_backend_get(size_t i)
+{
+    return backend_at(i);
+}
+
 const char *spool_backend_kind(size_t i)
 {
     const spool_backend *b = backend_at(i);

@@ -38,12 +38,44 @@ int spool_deadline_error(const spool_deadline *dl, spool_error *err);
  * sys_errno, SQLite sqlite_code). */
 #define SPOOL_BACKEND_VERSION 1
 
+/* One tuning option of a backend, declared once: the Lua binding reads
+ * the value into the backend's parameters by `offset`, the Lua layer
+ * validates against the type and range, and docs/BACKENDS.md's table of
+ * options is generated from it (tools/backend-options.lua; a spec keeps
+ * the two equal). */
+typedef enum spool_option_type {
+    SPOOL_OPT_INT,     /* an integer in [min, max]; C int */
+    SPOOL_OPT_INT64,   /* an integer in [min, max]; C int64_t */
+    SPOOL_OPT_POW2,    /* a power of two in [min, max]; C int */
+    SPOOL_OPT_BOOL,    /* C int, 0 or 1 */
+    SPOOL_OPT_STRING,  /* C const char *, owned by the caller */
+} spool_option_type;
+
+typedef struct spool_option {
+    const char *name;
+    spool_option_type type;
+    int64_t min, max;
+    /* The C value an explicit 0 from Lua becomes (0: stays 0): SQLite's
+     * wal_autocheckpoint = 0 means "disabled", which C writes as -1. */
+    int64_t zero_is;
+    const char *default_text; /* the default as the docs write it */
+    size_t offset;            /* of the field in the backend's parameters */
+    const char *doc;          /* one line for the docs */
+} spool_option;
+
 typedef struct spool_backend {
     int version;      /* SPOOL_BACKEND_VERSION when the driver was written */
     const char *kind; /* the `kind` users name: "SQLite", "LocalDisk" */
     /* Whether the directory `path` holds this backend's data: 1 yes, 0 no.
      * Reads nothing but names (lstat): a new directory is 0 for all. */
     int (*probe)(const char *path);
+    /* The backend's tuning: the key of its table in the parameters
+     * ("sqlite"), its options (ending with a row whose name is NULL), and
+     * where in spool_params their struct is (offsetof(spool_params,
+     * sqlite)).  options NULL: no tuning. */
+    const char *options_key;
+    const spool_option *options;
+    size_t params_offset;
     int (*open)(const spool_params *p, void **state, spool_error *err);
     int (*store)(void *st, const spool_item *items, size_t n, int force_sync,
                  const spool_deadline *dl, spool_error *err);
@@ -81,6 +113,9 @@ typedef struct spool_backend {
  * opened with it.  Refused (misuse) when a required slot is NULL or the
  * kind is taken; at most 8.  Returns 0 or -1 with err. */
 int spool_backend_register(const spool_backend *b, spool_error *err);
+
+/* The i-th backend (built-in, then registered), or NULL past the last. */
+const spool_backend *spool_backend_get(size_t i);
 
 extern const spool_backend spool_sqlite_backend;
 extern const spool_backend spool_localdisk_backend;

@@ -11,6 +11,7 @@
 
 #include "compat.h"
 #include "spool.h"
+#include "spool_backend.h"
 
 #define ID_MT "spool.Id"
 #define SPOOL_MT "spool.Spool"
@@ -400,6 +401,33 @@ static void read_threshold(lua_State *L, int t, const char *pct, const char *abs
     lua_pop(L, 1);
 }
 
+/* Writes the options of backend b found in the Lua table at t into its
+ * part of p.  Strings stay anchored in the table. */
+static void read_options(lua_State *L, int t, const spool_backend *b, spool_params *p)
+{
+    char *base = (char *)p + b->params_offset;
+    for (const spool_option *o = b->options; o->name != NULL; o++) {
+        lua_getfield(L, t, o->name);
+        if (!lua_isnil(L, -1)) {
+            void *field = base + o->offset;
+            if (o->type == SPOOL_OPT_STRING) {
+                *(const char **)field = lua_tostring(L, -1);
+            } else if (o->type == SPOOL_OPT_BOOL) {
+                *(int *)field = lua_toboolean(L, -1);
+            } else {
+                int64_t v = (int64_t)lua_tonumber(L, -1);
+                if (v == 0 && o->zero_is != 0)
+                    v = o->zero_is;
+                if (o->type == SPOOL_OPT_INT64)
+                    *(int64_t *)field = v;
+                else
+                    *(int *)field = (int)v;
+            }
+        }
+        lua_pop(L, 1);
+    }
+}
+
 /* Reads the parameter table at idx (validated and normalised by
  * lua/spool/config.lua) into p.  Strings stay anchored in the table. */
 static void read_params(lua_State *L, int idx, spool_params *p)
@@ -424,30 +452,17 @@ static void read_params(lua_State *L, int idx, spool_params *p)
     p->limit_concurrent_loads = (unsigned)opt_field_number(L, idx, "limit_concurrent_loads", 0);
     p->limit_concurrent_removes = (unsigned)opt_field_number(L, idx, "limit_concurrent_removes", 0);
     p->reserve_bytes = (int64_t)opt_field_number(L, idx, "reserve_bytes", (double)p->reserve_bytes);
-    lua_getfield(L, idx, "sqlite");
-    if (lua_istable(L, -1)) {
-        int t = lua_gettop(L);
-        spool_sqlite_params *q = &p->sqlite;
-        q->page_size = (int)opt_field_number(L, t, "page_size", 0);
-        q->cache_kib = (int64_t)opt_field_number(L, t, "cache_kib", 0);
-        q->mmap_size = (int64_t)opt_field_number(L, t, "mmap_size", 0);
-        /* Lua's 0 is SQLite's "disabled" (C: -1); absent is the default (C: 0). */
-        q->wal_autocheckpoint = (int)opt_field_number(L, t, "wal_autocheckpoint", 0);
-        if (q->wal_autocheckpoint == 0 && (lua_getfield(L, t, "wal_autocheckpoint"), !lua_isnil(L, -1)))
-            q->wal_autocheckpoint = -1;
-        lua_settop(L, t);
-        q->checkpoint_wal_bytes = (int64_t)opt_field_number(L, t, "checkpoint_wal_bytes", 0);
-        q->vacuum_step_pages = (int)opt_field_number(L, t, "vacuum_step_pages", 0);
-        q->cleanup_vacuum_pages = (int)opt_field_number(L, t, "cleanup_vacuum_pages", 0);
-        q->enumerate_chunk_rows = (int)opt_field_number(L, t, "enumerate_chunk_rows", 0);
-        q->enumerate_chunk_bytes = (int64_t)opt_field_number(L, t, "enumerate_chunk_bytes", 0);
-        q->exclusive = opt_field_bool(L, t, "exclusive", 0);
-        q->secure_delete = opt_field_bool(L, t, "secure_delete", 0);
-        lua_getfield(L, t, "vfs");
-        q->vfs = lua_tostring(L, -1); /* anchored in params */
+    /* Each backend's tuning table, read by its option declarations (the
+     * Lua layer validated the values against the same rows). */
+    const spool_backend *b;
+    for (size_t i = 0; (b = spool_backend_get(i)) != NULL; i++) {
+        if (b->options == NULL)
+            continue;
+        lua_getfield(L, idx, b->options_key);
+        if (lua_istable(L, -1))
+            read_options(L, lua_gettop(L), b, p);
         lua_pop(L, 1);
     }
-    lua_pop(L, 1);
 }
 
 /* Pushes a new, empty spool.Spool userdata for `path`.  It exists
@@ -1199,12 +1214,43 @@ static int l_spool_kind(lua_State *L)
     return 1;
 }
 
-/* spool.core.backends(): the built kinds, the default first. */
+/* spool.core.backends(): the built kinds, the default first, each
+ * {kind = ..., options_key = ..., options = {{name, type, min, max,
+ * default, doc}, ...}}: the one declaration of each backend's options. */
 static int l_backends(lua_State *L)
 {
+    static const char *const types[] = {"integer", "integer", "power of two", "boolean", "string"};
+    const spool_backend *b;
     lua_newtable(L);
-    for (size_t i = 0; spool_backend_kind(i) != NULL; i++) {
-        lua_pushstring(L, spool_backend_kind(i));
+    for (size_t i = 0; (b = spool_backend_get(i)) != NULL; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, b->kind);
+        lua_setfield(L, -2, "kind");
+        lua_newtable(L);
+        int n = 0;
+        for (const spool_option *o = b->options; o != NULL && o->name != NULL; o++) {
+            lua_createtable(L, 0, 6);
+            lua_pushstring(L, o->name);
+            lua_setfield(L, -2, "name");
+            lua_pushstring(L, types[o->type]);
+            lua_setfield(L, -2, "type");
+            if (o->type != SPOOL_OPT_STRING && o->type != SPOOL_OPT_BOOL) {
+                lua_pushnumber(L, (lua_Number)o->min);
+                lua_setfield(L, -2, "min");
+                lua_pushnumber(L, (lua_Number)o->max);
+                lua_setfield(L, -2, "max");
+            }
+            lua_pushstring(L, o->default_text);
+            lua_setfield(L, -2, "default");
+            lua_pushstring(L, o->doc);
+            lua_setfield(L, -2, "doc");
+            lua_rawseti(L, -2, ++n);
+        }
+        lua_setfield(L, -2, "options");
+        if (b->options_key != NULL) {
+            lua_pushstring(L, b->options_key);
+            lua_setfield(L, -2, "options_key");
+        }
         lua_rawseti(L, -2, (int)i + 1);
     }
     return 1;

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1982,9 +1983,42 @@ static int sq_probe(const char *path)
     return lstat(buf, &st) == 0;
 }
 
+#define SQ_OPT(field) offsetof(spool_sqlite_params, field)
+#define SQ_MAX_INT 2147483647LL
+#define SQ_MAX_BYTES 9007199254740992LL /* 2^53: exact in a double */
+
+/* The `sqlite` table of the parameters.  0 in a field means the default
+ * below; spool_sqlite_params in spool.h has the same fields. */
+static const spool_option sq_options[] = {
+    {"page_size", SPOOL_OPT_POW2, 512, 65536, 0, "4096", SQ_OPT(page_size),
+     "page size of a new database (an existing one keeps its own)"},
+    {"cache_kib", SPOOL_OPT_INT64, 1, SQ_MAX_INT, 0, "2048", SQ_OPT(cache_kib), "page cache per connection, KiB"},
+    {"mmap_size", SPOOL_OPT_INT64, 0, SQ_MAX_BYTES, 0, "0", SQ_OPT(mmap_size), "bytes of the database mapped"},
+    {"wal_autocheckpoint", SPOOL_OPT_INT, 0, SQ_MAX_INT, -1, "1000", SQ_OPT(wal_autocheckpoint),
+     "pages of WAL before an automatic checkpoint; 0 disables them (cleanup and compact still checkpoint)"},
+    {"checkpoint_wal_bytes", SPOOL_OPT_INT64, 1, SQ_MAX_BYTES, 0, "67108864", SQ_OPT(checkpoint_wal_bytes),
+     "cleanup() checkpoints a WAL larger than this"},
+    {"vacuum_step_pages", SPOOL_OPT_INT, 1, SQ_MAX_INT, 0, "1024", SQ_OPT(vacuum_step_pages),
+     "pages compact() reclaims per step"},
+    {"cleanup_vacuum_pages", SPOOL_OPT_INT, 1, SQ_MAX_INT, 0, "256", SQ_OPT(cleanup_vacuum_pages),
+     "pages cleanup() reclaims per call"},
+    {"enumerate_chunk_rows", SPOOL_OPT_INT, 1, SQ_MAX_INT, 0, "256", SQ_OPT(enumerate_chunk_rows),
+     "rows per enumerate read transaction"},
+    {"enumerate_chunk_bytes", SPOOL_OPT_INT64, 1, SQ_MAX_BYTES, 0, "4194304", SQ_OPT(enumerate_chunk_bytes),
+     "bytes per enumerate read transaction"},
+    {"exclusive", SPOOL_OPT_BOOL, 0, 1, 0, "false", SQ_OPT(exclusive),
+     "locking_mode=EXCLUSIVE: one process, one handle"},
+    {"secure_delete", SPOOL_OPT_BOOL, 0, 1, 0, "false", SQ_OPT(secure_delete), "zero the pages a remove frees"},
+    {"vfs", SPOOL_OPT_STRING, 0, 0, 0, "the default", SQ_OPT(vfs), "a registered SQLite VFS, by name (tests)"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL},
+};
+
 const spool_backend spool_sqlite_backend = {
     .version = 1,
     .probe = sq_probe,
+    .options_key = "sqlite",
+    .options = sq_options,
+    .params_offset = offsetof(spool_params, sqlite),
     .kind = "SQLite",
     .open = sq_open,
     .store = sq_store,

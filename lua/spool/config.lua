@@ -87,38 +87,7 @@ local function integer_in(lo, hi, what)
 end
 
 local positive_integer = integer_in(1, MAX_COUNT, "an integer")   -- pages, rows, operations
-local nonneg_count = integer_in(0, MAX_COUNT, "an integer")
 local byte_size = integer_in(0, MAX_BYTES, "a byte count")
-local positive_byte_size = integer_in(1, MAX_BYTES, "a byte count")
-
-local sqlite_keys = {
-    page_size = function(where, key, v)
-        positive_integer(where, key, v)
-        local p = 512
-        while p < v do p = p * 2 end
-        if p ~= v or v > 65536 then
-            bad(where, key, v, "a power of two between 512 and 65536")
-        end
-        return v
-    end,
-    cache_kib = positive_integer,
-    mmap_size = byte_size,
-    wal_autocheckpoint = nonneg_count,
-    checkpoint_wal_bytes = positive_byte_size,
-    vacuum_step_pages = positive_integer,
-    cleanup_vacuum_pages = positive_integer,
-    enumerate_chunk_rows = positive_integer,
-    enumerate_chunk_bytes = positive_byte_size,
-    exclusive = boolean,
-    secure_delete = boolean,
-    -- The SQLite VFS by name: for fault-injection tests.
-    vfs = function(where, key, v)
-        if type(v) ~= "string" or v == "" then
-            bad(where, key, v, "the name of a registered SQLite VFS")
-        end
-        return v
-    end,
-}
 
 -- The gate and deadline settings, which KumoMTA keeps in rocks_params.
 local tuning = {
@@ -131,12 +100,51 @@ local tuning = {
     limit_concurrent_removes = positive_integer,
 }
 
--- The kinds built into spool.core (the default first), read from it.
+-- The kinds built into spool.core (the default first) and each one's
+-- tuning table, read from the backends' own option declarations.
 local core = require "spool.core"
-local backends, built_list = {}, {}
-for i, kind in ipairs(core.backends()) do
-    backends[kind] = true
-    built_list[i] = kind
+
+-- The checker of one declared option.
+local function option_checker(o)
+    if o.type == "boolean" then
+        return boolean
+    elseif o.type == "string" then
+        return function(where, key, v)
+            if type(v) ~= "string" or v == "" or v:find("\0", 1, true) then
+                bad(where, key, v, "a non-empty string (" .. o.doc .. ")")
+            end
+            return v
+        end
+    end
+    local max_text = o.max >= MAX_BYTES and "2^53" or o.max == MAX_COUNT and "2^31-1" or tostring(o.max)
+    local pow2 = o.type == "power of two"
+    local expected = ("%s between %d and %s"):format(pow2 and "a power of two" or "an integer", o.min, max_text)
+    return function(where, key, v)
+        if type(v) ~= "number" or v ~= floor(v) or v < o.min or v > o.max then
+            bad(where, key, v, expected)
+        end
+        if pow2 then
+            local p = 1
+            while p < v do p = p * 2 end
+            if p ~= v then bad(where, key, v, expected) end
+        end
+        return v
+    end
+end
+
+local backends, built_list, option_tables = {}, {}, {}
+for i, b in ipairs(core.backends()) do
+    backends[b.kind] = true
+    built_list[i] = b.kind
+    if b.options_key then
+        local checks, names = {}, {}
+        for j, o in ipairs(b.options) do
+            checks[o.name] = option_checker(o)
+            names[j] = o.name
+        end
+        table.sort(names)
+        option_tables[b.options_key] = { kind = b.kind, checks = checks, names = table.concat(names, ", ") }
+    end
 end
 local known_kinds = { SQLite = true, LocalDisk = true, RocksDB = true }
 
@@ -180,22 +188,20 @@ local function normalize(params, where)
             out.reserve_bytes = byte_size(where, key, v)
         elseif tuning[key] then
             out[key] = tuning[key](where, key, v)
-        elseif key == "sqlite" then
+        elseif option_tables[key] then
+            local tbl = option_tables[key]
             if type(v) ~= "table" then
-                bad(where, key, v, "a table of SQLite settings")
+                bad(where, key, v, "a table of " .. tbl.kind .. " settings")
             end
-            local sq = {}
+            local out_t = {}
             for k2, v2 in pairs(v) do
-                local check = type(k2) == "string" and sqlite_keys[k2]
+                local check = type(k2) == "string" and tbl.checks[k2]
                 if not check then
-                    error(format("%s: sqlite: unknown setting %s (known: cache_kib, checkpoint_wal_bytes, "
-                        .. "cleanup_vacuum_pages, enumerate_chunk_bytes, enumerate_chunk_rows, exclusive, "
-                        .. "mmap_size, page_size, secure_delete, vacuum_step_pages, vfs, wal_autocheckpoint)",
-                        where, show(k2)), 0)
+                    error(format("%s: %s: unknown setting %s (known: %s)", where, key, show(k2), tbl.names), 0)
                 end
-                sq[k2] = check(where, "sqlite." .. k2, v2)
+                out_t[k2] = check(where, key .. "." .. k2, v2)
             end
-            out.sqlite = sq
+            out[key] = out_t
         elseif key == "rocks_params" then
             -- Accepted as KumoMTA policies write it; its gate and deadline
             -- settings apply unless given at the top level, the rest tunes
