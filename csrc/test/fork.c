@@ -365,10 +365,19 @@ int main(void)
     spool_free(data);
     spool_close(s);
     localdisk_fork(dir);
-    int rounds = getenv("SPOOL_SANITIZE") ? 10 : 40;
-    ok(fork_while_busy(dir, rounds) == 0,
-       "%d children forked while threads held the id, registry and open-files locks neither hung nor failed",
-       rounds);
+    const char *sanitizer = getenv("SPOOL_SANITIZE");
+    if (sanitizer != NULL && strcmp(sanitizer, "valgrind") == 0) {
+        /* What the other threads were allocating when the process forked
+         * cannot be freed in a child (those threads do not exist there),
+         * and valgrind's leak check at the child's exit counts it.  This
+         * round runs in make test, make asan and make tsan. */
+        printf("ok %d - # SKIP under valgrind: a child inherits other threads' half-done allocations\n", ++tap_n);
+    } else {
+        int rounds = sanitizer ? 10 : 40;
+        ok(fork_while_busy(dir, rounds) == 0,
+           "%d children forked while threads held the id, registry and open-files locks neither hung nor failed",
+           rounds);
+    }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
