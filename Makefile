@@ -6,6 +6,7 @@
 #   make asan            the suite with AddressSanitizer + UBSan
 #   make valgrind        the suite under valgrind with lua5.1
 #   make tsan            the threaded C tests under ThreadSanitizer (clang)
+#   make libspool        build/luajit/libspool.a: the core without Lua
 #   make install         honours PREFIX, DESTDIR and LuaRocks' variables
 #   make deps            installs the Debian packages (tools/install-deps)
 
@@ -44,9 +45,13 @@ CORE_SRC = csrc/spool_fork.c csrc/spool_id.c csrc/spool_error.c csrc/spool_check
 MOD_SRC = $(CORE_SRC) csrc/spool_lua.c
 HEADERS = $(wildcard csrc/*.h)
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
+CORE_OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 CORE_SO = $(BUILD)/spool/core.so
+# The core without Lua, for C programs: the C tests, the benchmarks and
+# the fuzzers link it; headers under csrc/ (spool.h is the entry point).
+LIBSPOOL = $(BUILD)/libspool.a
 
-.PHONY: test-reliability all test asan valgrind tsan tsan-build install uninstall clean deps demo ctest bench bench-full bench-layout
+.PHONY: libspool test-reliability all test asan valgrind tsan tsan-build install uninstall clean deps demo ctest bench bench-full bench-layout
 all: $(CORE_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
@@ -57,12 +62,16 @@ $(CORE_SO): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(OBJS) $(LIBS)
 
+libspool: $(LIBSPOOL)
+$(LIBSPOOL): $(CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $(CORE_OBJS)
+
 # C test programs, linked against the core (no Lua).
-CTESTS = id_threads core_api group_commit fork limits backend_table
-$(BUILD)/test/%: csrc/test/%.c $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
+CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads
+$(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ $< \
-	    $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(LIBS)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ $< $(LIBSPOOL) $(LIBS)
 
 # C test programs that embed Lua (the module's own objects, linked with
 # the interpreter's library: only the test program links Lua).
@@ -76,10 +85,10 @@ $(BUILD)/test/registry_lua: csrc/test/registry_lua.c $(OBJS) $(HEADERS)
 # test-only SQLite VFS.
 RTESTS = powerloss ioerr diskfull corruption groupfail slowcommit syncs
 $(addprefix $(BUILD)/rtest/,$(RTESTS)): $(BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
-        $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(HEADERS)
+        $(LIBSPOOL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \
-	    $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC)) $(LIBS)
+	    $(LIBSPOOL) $(LIBS)
 
 # The LD_PRELOAD shim of tools/reliability/faultshim.lua: real syscalls
 # failing or stalling under one directory while a sentinel file exists.
@@ -114,7 +123,7 @@ valgrind:
 TSAN_CC ?= clang
 TSAN_BUILD = build/tsan
 TSAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
-TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit fork registry_lua) \
+TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit fork localdisk_threads registry_lua) \
              $(addprefix $(TSAN_BUILD)/rtest/,groupfail concurrency_threads)
 TSAN_CORE_OBJS = $(patsubst csrc/%.c,$(TSAN_BUILD)/obj/%.o,$(CORE_SRC)) $(TSAN_BUILD)/obj/tsan_clocklock.o
 $(TSAN_BUILD)/obj/%.o: csrc/%.c $(HEADERS)
@@ -162,9 +171,9 @@ clean:
 
 # Benchmarks (bench/): figures and ratios measured in one run.  The rules
 # live in bench/bench.mk; `make bench` runs the short version.
-bench: all
+bench: all $(LIBSPOOL)
 	@$(MAKE) --no-print-directory -f bench/bench.mk LUA=$(LUA) BUILD=$(BUILD) bench
-bench-full: all
+bench-full: all $(LIBSPOOL)
 	@$(MAKE) --no-print-directory -f bench/bench.mk LUA=$(LUA) BUILD=$(BUILD) bench-full
 
 N ?= 20000

@@ -26,13 +26,8 @@ ROCKSDB_CFLAGS = -DHAVE_ROCKSDB
 ROCKSDB_LIBS = $(or $(shell pkg-config --libs rocksdb 2>/dev/null),-lrocksdb)
 endif
 
-# The C core as the top Makefile builds it into $(BUILD)/obj: these
-# objects, plus any other core object it built whose source is still in
-# csrc/ (e.g. spool_fork.o), but never the Lua binding.
-CORE_OBJS := $(addprefix $(BUILD)/obj/,spool_id.o spool_error.o spool_checksum.o spool_gate.o \
-            spool.o spool_registry.o spool_sqlite.o)
-CORE_OBJS += $(filter-out $(CORE_OBJS) $(BUILD)/obj/spool_lua.o, \
-               $(filter $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(wildcard csrc/*.c)),$(wildcard $(BUILD)/obj/*.o)))
+# The C core as the top Makefile builds it (make libspool).
+LIBSPOOL = $(BUILD)/libspool.a
 BENCH_SRC = bench/bench_main.c bench/bench_engines.c bench/bench_util.c
 BENCH_BIN = $(BUILD)/bench/spool-bench
 # The binary's flavour, so that toggling HAVE_ROCKSDB relinks it.
@@ -46,10 +41,10 @@ $(BENCH_FLAVOUR):
 	@rm -f $(BUILD)/bench/.rocksdb-*
 	@touch $@
 
-$(BENCH_BIN): $(BENCH_SRC) bench/bench.h $(CORE_OBJS) $(wildcard csrc/*.h) $(BENCH_FLAVOUR)
+$(BENCH_BIN): $(BENCH_SRC) bench/bench.h $(LIBSPOOL) $(wildcard csrc/*.h) $(BENCH_FLAVOUR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) $(ROCKSDB_CFLAGS) -o $@ \
-	    $(BENCH_SRC) $(CORE_OBJS) $(ROCKSDB_LIBS) $(SQLITE_LIBS) -lpthread -lm
+	    $(BENCH_SRC) $(LIBSPOOL) $(ROCKSDB_LIBS) $(SQLITE_LIBS) -lpthread -lm
 
 bench: $(BENCH_BIN)
 	@BENCH_PROFILE=short BENCH_BIN=$(BENCH_BIN) BUILD=$(BUILD) LUA=$(LUA) bench/run.sh

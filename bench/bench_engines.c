@@ -270,13 +270,14 @@ typedef struct sp_thread {
     spool_error err;
 } sp_thread;
 
-static spool *sp_open_with(const char *dir, int durable, int64_t mmap_size)
+static spool *sp_open_kind(const char *dir, const char *kind, int durable, int64_t mmap_size)
 {
     spool_params p;
     spool_error err;
     spool *s;
     spool_params_init(&p);
     p.path = dir;
+    p.kind = kind;
     p.flush = durable;
     p.sqlite.mmap_size = mmap_size;
     if (spool_open(&p, &s, &err) != 0)
@@ -284,10 +285,23 @@ static spool *sp_open_with(const char *dir, int durable, int64_t mmap_size)
     return s;
 }
 
+static spool *sp_open_with(const char *dir, int durable, int64_t mmap_size)
+{
+    return sp_open_kind(dir, "SQLite", durable, mmap_size);
+}
+
 static void *sp_open(const char *dir, int durable, int threads)
 {
     (void)threads;
     return sp_open_with(dir, durable, 0);
+}
+
+/* The spool's LocalDisk backend through the same API: beside the
+ * hand-written `localdisk` loop, the cost of the spool's layer. */
+static void *sp_open_localdisk(const char *dir, int durable, int threads)
+{
+    (void)threads;
+    return sp_open_kind(dir, "LocalDisk", durable, 0);
 }
 
 /* The same with sqlite.mmap_size = 1 GiB: reads come from the mapped
@@ -393,6 +407,20 @@ static const char *sp_error(void *t)
 const bench_engine bench_spool_c = {
     .name = "spool-c",
     .open = sp_open,
+    .close = sp_close,
+    .thread_open = sp_thread_open,
+    .thread_close = sp_thread_close,
+    .store = sp_store,
+    .load = sp_load,
+    .remove = sp_remove,
+    .enumerate = sp_enumerate,
+    .compact = sp_compact,
+    .error = sp_error,
+};
+
+const bench_engine bench_spool_localdisk = {
+    .name = "spool-localdisk",
+    .open = sp_open_localdisk,
     .close = sp_close,
     .thread_open = sp_thread_open,
     .thread_close = sp_thread_close,

@@ -229,6 +229,8 @@ static const bench_engine *engine_named(const char *name)
         return &bench_spool_c_mmap;
     if (strcmp(name, "localdisk") == 0)
         return &bench_localdisk;
+    if (strcmp(name, "spool-localdisk") == 0)
+        return &bench_spool_localdisk;
 #ifdef HAVE_ROCKSDB
     if (strcmp(name, "rocksdb") == 0)
         return &bench_rocksdb;

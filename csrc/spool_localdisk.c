@@ -53,6 +53,11 @@ typedef struct ld {
     char walk_names[LEVELS][3];
     int walk_depth;
     atomic_llong quarantined;
+    /* Creating a directory and renaming an entry into it (read side)
+     * against removing empty directories (write side, only ever tried):
+     * a directory a store just made is never pruned before its entry is
+     * in it. */
+    pthread_rwlock_t shape;
     struct ld *next_open; /* the list of open spools, for fork() */
 } ld;
 
@@ -197,14 +202,28 @@ static void entry_name(const spool_id *id, char out[8 + SPOOL_ID_PATH_SUFFIX + 1
  * behind is pruned later. */
 static void prune_path(ld *s, const char dirs[LEVELS][3])
 {
+    if (pthread_rwlock_trywrlock(&s->shape) != 0)
+        return; /* a store is making directories: prune later */
     char path[LEVELS * 3];
     for (int depth = LEVELS; depth > 0; depth--) {
         size_t n = 0;
         for (int i = 0; i < depth; i++)
             n += (size_t)snprintf(path + n, sizeof path - n, i ? "/%s" : "%s", dirs[i]);
         if (unlinkat(s->datafd, path, AT_REMOVEDIR) != 0)
-            return;
+            break;
     }
+    pthread_rwlock_unlock(&s->shape);
+}
+
+/* Removes the directory `name` under `at` if it is empty and no store is
+ * making directories.  Returns 1 when it was removed. */
+static int prune_dir(ld *s, int at, const char *name)
+{
+    if (pthread_rwlock_trywrlock(&s->shape) != 0)
+        return 0;
+    int removed = unlinkat(at, name, AT_REMOVEDIR) == 0;
+    pthread_rwlock_unlock(&s->shape);
+    return removed;
 }
 
 /* ---------------------------------------------------------------- open */
@@ -299,6 +318,7 @@ static void ld_free(ld *s, int leak)
             close(fds[i]); /* in a child, the parent's flock stays: it is the parent's description */
     (void)leak;
     pthread_mutex_destroy(&s->cleanup_lock);
+    pthread_rwlock_destroy(&s->shape);
     free(s->dir);
     free(s);
 }
@@ -328,6 +348,7 @@ static int ld_open(const spool_params *p, void **state, spool_error *err)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     s->dirfd = s->datafd = s->newfd = s->qfd = s->lockfd = -1;
     pthread_mutex_init(&s->cleanup_lock, NULL);
+    pthread_rwlock_init(&s->shape, NULL);
     s->flush = p->flush;
     s->dir_mode = p->group_access ? 0750 : 0700;
     s->file_mode = p->group_access ? 0640 : 0600;
@@ -458,7 +479,8 @@ static int ld_store(void *st, const spool_item *items, size_t n, int force_sync,
         id_parts(&items[i].id, pd[i].dirs, pd[i].file);
         rc = write_tmp(s, &items[i], durable, &pd[i], err);
     }
-    /* Then the directories, then the renames. */
+    /* Then the directories, then the renames, with no pruning between. */
+    pthread_rwlock_rdlock(&s->shape);
     for (i = 0; i < n && rc == 0; i++) {
         /* A remove or cleanup may prune a directory between its
          * creation here and the rename: make it again. */
@@ -486,6 +508,7 @@ static int ld_store(void *st, const spool_item *items, size_t n, int force_sync,
             break;
         }
     }
+    pthread_rwlock_unlock(&s->shape);
     /* A durable store syncs the directories that name its files: the
      * leaf (the rename) and, for each level it created, that level's
      * parent. */
@@ -867,7 +890,7 @@ static int ld_cursor_next(void *cur, spool_entry *e, spool_error *err)
                 /* That directory is finished: prune it when empty, as
                  * KumoMTA's enumerate does. */
                 level *up = &c->lv[c->depth - 1];
-                unlinkat(up->fd, up->names[up->i - 1], AT_REMOVEDIR);
+                prune_dir(c->s, up->fd, up->names[up->i - 1]);
             }
             continue;
         }
@@ -978,11 +1001,16 @@ static int ld_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     struct stat st_q;
     if (fstatat(s->qfd, hex, &st_q, AT_SYMLINK_NOFOLLOW) != 0)
         return spool_error_set(err, SPOOL_NOT_FOUND, "no quarantined entry %s in %s", hex, s->dir);
+    pthread_rwlock_rdlock(&s->shape);
     int leaf = open_leaf(s, dirs, 1, NULL);
-    if (leaf < 0)
-        return sys_fail(err, errno, "restore", s->dir, hex);
+    if (leaf < 0) {
+        int e = errno;
+        pthread_rwlock_unlock(&s->shape);
+        return sys_fail(err, e, "restore", s->dir, hex);
+    }
     struct stat st_e;
     if (fstatat(leaf, file, &st_e, AT_SYMLINK_NOFOLLOW) == 0) {
+        pthread_rwlock_unlock(&s->shape);
         close(leaf);
         return spool_error_set(err, SPOOL_CONFLICT,
                                "cannot restore %s: a live entry with this id exists in %s (remove it first)", hex,
@@ -990,6 +1018,7 @@ static int ld_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     }
     int rc = renameat(s->qfd, hex, leaf, file);
     int e = errno;
+    pthread_rwlock_unlock(&s->shape);
     if (rc == 0 && (fsync(leaf) != 0 || fsync(s->qfd) != 0)) {
         rc = -1;
         e = errno;
@@ -1048,8 +1077,7 @@ static int64_t prune_step(ld *s, long budget, int *finished)
         if (de == NULL) {
             closedir(d);
             s->walk[--s->walk_depth] = NULL;
-            if (s->walk_depth > 0 &&
-                unlinkat(dirfd(s->walk[s->walk_depth - 1]), s->walk_names[s->walk_depth - 1], AT_REMOVEDIR) == 0)
+            if (s->walk_depth > 0 && prune_dir(s, dirfd(s->walk[s->walk_depth - 1]), s->walk_names[s->walk_depth - 1]))
                 removed++;
             continue;
         }
@@ -1057,7 +1085,7 @@ static int64_t prune_step(ld *s, long budget, int *finished)
             continue; /* what is not ours */
         if (s->walk_depth == LEVELS) {
             /* A leaf directory: removed when it holds no entry. */
-            if (unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
+            if (prune_dir(s, dirfd(d), de->d_name))
                 removed++;
             continue;
         }

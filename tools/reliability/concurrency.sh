@@ -56,19 +56,14 @@ emit() { # emit FILE
 fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 
 echo "# concurrency: $workers processes, then $workers threads, ${seconds} s each, seed $SEED"
-if ! make -s LUA="$lua" all >"$work/build.log" 2>&1; then
+if ! make -s LUA="$lua" all libspool >"$work/build.log" 2>&1; then
   sed 's/^/# /' "$work/build.log"
   fail "make LUA=$lua"
   echo "1..$n"
   exit 1
 fi
 mkdir -p "$build/rtest"
-core_objs=""
-for o in spool_fork spool_id spool_error spool_checksum spool_gate spool spool_registry spool_sqlite; do
-  core_objs="$core_objs $build/obj/$o.o"
-done
-# shellcheck disable=SC2086
-if ! cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -Icsrc csrc/test/concurrency_threads.c $core_objs \
+if ! cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -Icsrc csrc/test/concurrency_threads.c "$build/libspool.a" \
     -lsqlite3 -lpthread -lm -o "$build/rtest/concurrency_threads" >"$work/cc.log" 2>&1; then
   sed 's/^/# /' "$work/cc.log"
   fail "build $build/rtest/concurrency_threads"

@@ -63,8 +63,13 @@ build() { # target -> 0 when built
   local t=$1 log=$out/$1.build.log
   case $t in
     fuzz_id)
-      "$CC_FUZZ" $cflags $san -Icsrc csrc/fuzz/fuzz_id.c csrc/spool_id.c csrc/spool_fork.c -lpthread \
-        -o "$out/$t" >"$log" 2>&1 ;;
+      # The core as a library, instrumented for coverage and the sanitizers
+      # (make libspool into build/fuzz/core), which the target links.
+      make -s BUILD="$out/core" CC="$CC_FUZZ" \
+        CFLAGS="$cflags -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+        "$out/core/libspool.a" >"$log" 2>&1 &&
+      "$CC_FUZZ" $cflags $san -Icsrc csrc/fuzz/fuzz_id.c "$out/core/libspool.a" -lsqlite3 -lpthread -lm \
+        -o "$out/$t" >>"$log" 2>&1 ;;
     fuzz_config)
       if ! printf '#include <lua.h>\n' | "$CC_FUZZ" $lua_cflags -E -x c - >/dev/null 2>&1; then
         echo "Lua 5.1 headers not installed" >"$log"
