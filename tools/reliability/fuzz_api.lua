@@ -1119,8 +1119,8 @@ local function method_call(m, how, self, ...)
     end
     -- unhealthy_reason and health answer on a shut-down spool (a service
     -- asking whether to accept must hear "no", not fail).
-    local always_ok = m == "shutdown" or m == "is_closed" or m == "path" or m == "unhealthy_reason"
-        or m == "health"
+    local always_ok = m == "shutdown" or m == "is_closed" or m == "path" or m == "kind"
+        or m == "unhealthy_reason" or m == "health"
     h.closed = closed and not always_ok or nil
     return call("s:" .. m, h, SPOOL_METHODS[m], self, ...)
 end
@@ -1276,7 +1276,7 @@ entry("s:restore", 3, function()
     method_call("restore", ERR, self_arg(), id_arg(), random_value())
 end)
 
-local SIMPLE = { "compact", "cleanup", "advise_low_memory", "health", "stats", "is_closed", "path" }
+local SIMPLE = { "compact", "cleanup", "advise_low_memory", "health", "stats", "is_closed", "path", "kind" }
 if SPOOL_METHODS.verify then
     SIMPLE[#SIMPLE + 1] = "verify"
 end
@@ -1287,7 +1287,7 @@ entry("s:maintenance", 4, function()
     if ok and r[2] ~= nil then
         local t = type(r[2])
         local want = (m == "advise_low_memory" and "number") or (m == "is_closed" and "boolean")
-            or (m == "path" and "string") or "table"
+            or ((m == "path" or m == "kind") and "string") or "table"
         if t ~= want then
             violation(m .. " returned a " .. t .. ", not a " .. want)
         elseif m == "verify" and self == main and r[2].ok ~= true then
