@@ -36,19 +36,29 @@ SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3)
 SQLITE_LIBS := $(shell pkg-config --libs sqlite3)
 # Only luaopen_spool_core leaves the module; Lua's own library is never
 # linked in: the interpreter provides it.
-MODCFLAGS = -std=gnu11 -fPIC -fvisibility=hidden $(WARN) $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS)
+MODCFLAGS = -std=gnu11 -fPIC -fvisibility=hidden $(WARN) $(INCLUDES) $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS)
 LIBS = $(SQLITE_LIBS) -lpthread -lm
 
 BUILD ?= build/$(LUA_NAME)
-CORE_SRC = csrc/spool_fork.c csrc/spool_id.c csrc/spool_error.c csrc/spool_checksum.c csrc/spool_gate.c \
-           csrc/spool.c csrc/spool_registry.c csrc/spool_sqlite.c csrc/spool_localdisk.c
-MOD_SRC = $(CORE_SRC) csrc/spool_lua.c
-HEADERS = $(wildcard csrc/*.h)
+# The tree shows the layers: csrc/core/ knows no storage engine and no
+# Lua; csrc/backends/ holds one file per backend (spool_<word>.c, listed
+# in BACKENDS and in csrc/backends/spool_backends.c); csrc/lua/ is the
+# binding, one file per class.
+CORE_SRC = $(addprefix csrc/core/,spool_fork.c spool_id.c spool_error.c spool_checksum.c spool_gate.c \
+           spool_deadline.c spool.c spool_registry.c)
+BACKENDS = sqlite localdisk
+BACKEND_SRC = $(patsubst %,csrc/backends/spool_%.c,$(BACKENDS)) csrc/backends/spool_backends.c
+LIB_SRC = $(CORE_SRC) $(BACKEND_SRC)
+BINDING_SRC = $(wildcard csrc/lua/*.c)
+MOD_SRC = $(LIB_SRC) $(BINDING_SRC)
+HEADERS = $(wildcard csrc/*/*.h)
+INCLUDES = -Icsrc/core
 OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(MOD_SRC))
-CORE_OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
+LIB_OBJS = $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CORE_SO = $(BUILD)/spool/core.so
-# The core without Lua, for C programs: the C tests, the benchmarks and
-# the fuzzers link it; headers under csrc/ (spool.h is the entry point).
+# The core and its backends without Lua, for C programs: the C tests,
+# the benchmarks and the fuzzers link it; headers under csrc/core/
+# (spool.h is the entry point; compile with -Icsrc/core).
 LIBSPOOL = $(BUILD)/libspool.a
 
 .PHONY: libspool test-reliability all test asan valgrind tsan tsan-build install uninstall clean deps demo ctest bench bench-full bench-layout
@@ -63,15 +73,15 @@ $(CORE_SO): $(OBJS)
 	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(OBJS) $(LIBS)
 
 libspool: $(LIBSPOOL)
-$(LIBSPOOL): $(CORE_OBJS)
+$(LIBSPOOL): $(LIB_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $(CORE_OBJS)
+	$(AR) rcs $@ $(LIB_OBJS)
 
 # C test programs, linked against the core (no Lua).
 CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads
 $(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ $< $(LIBSPOOL) $(LIBS)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) $(SQLITE_CFLAGS) -o $@ $< $(LIBSPOOL) $(LIBS)
 
 # C test programs that embed Lua (the module's own objects, linked with
 # the interpreter's library: only the test program links Lua).
@@ -79,7 +89,7 @@ LUA_LIBS := $(shell pkg-config --libs $(LUA_PC) 2>/dev/null)
 LUA_CTESTS = registry_lua
 $(BUILD)/test/registry_lua: csrc/test/registry_lua.c $(OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) -o $@ $< $(OBJS) $(LUA_LIBS) $(LIBS) -ldl
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) -Icsrc/lua $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) -o $@ $< $(OBJS) $(LUA_LIBS) $(LIBS) -ldl
 
 # Reliability programs (make test-reliability): fault injection through a
 # test-only SQLite VFS.
@@ -87,7 +97,7 @@ RTESTS = powerloss ioerr diskfull corruption groupfail slowcommit syncs
 $(addprefix $(BUILD)/rtest/,$(RTESTS)): $(BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c csrc/test/faultvfs.h \
         $(LIBSPOOL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) -Icsrc/test $(SQLITE_CFLAGS) -o $@ $< csrc/test/faultvfs.c \
 	    $(LIBSPOOL) $(LIBS)
 
 # The LD_PRELOAD shim of tools/reliability/faultshim.lua: real syscalls
@@ -98,9 +108,9 @@ $(BUILD)/rtest/faultshim.so: csrc/test/faultshim.c
 
 # The fault VFS as a Lua module for the specs (spec/helper.lua: faultvfs).
 FAULTVFS_LUA = $(BUILD)/spool_test/faultvfs.so
-$(FAULTVFS_LUA): csrc/test/faultvfs_lua.c csrc/test/faultvfs.c csrc/test/faultvfs.h csrc/compat.h
+$(FAULTVFS_LUA): csrc/test/faultvfs_lua.c csrc/test/faultvfs.c csrc/test/faultvfs.h csrc/lua/compat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 -fPIC $(WARN) -Icsrc/test $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS) \
+	$(CC) $(CFLAGS) -std=gnu11 -fPIC $(WARN) -Icsrc/test -Icsrc/lua $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS) \
 	    $(LIBFLAG) -o $@ csrc/test/faultvfs_lua.c csrc/test/faultvfs.c $(LIBS)
 
 ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS)) $(FAULTVFS_LUA)
@@ -125,7 +135,7 @@ TSAN_BUILD = build/tsan
 TSAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit fork localdisk_threads registry_lua) \
              $(addprefix $(TSAN_BUILD)/rtest/,groupfail concurrency_threads)
-TSAN_CORE_OBJS = $(patsubst csrc/%.c,$(TSAN_BUILD)/obj/%.o,$(CORE_SRC)) $(TSAN_BUILD)/obj/tsan_clocklock.o
+TSAN_CORE_OBJS = $(patsubst csrc/%.c,$(TSAN_BUILD)/obj/%.o,$(LIB_SRC)) $(TSAN_BUILD)/obj/tsan_clocklock.o
 $(TSAN_BUILD)/obj/%.o: csrc/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(TSAN_CC) $(TSAN_CFLAGS) $(MODCFLAGS) -c $< -o $@
@@ -133,11 +143,12 @@ $(TSAN_BUILD)/obj/tsan_clocklock.o: csrc/test/tsan_clocklock.c
 	@mkdir -p $(dir $@)
 	$(TSAN_CC) $(TSAN_CFLAGS) -std=gnu11 $(WARN) -c $< -o $@
 $(TSAN_BUILD)/rtest/groupfail: TSAN_EXTRA = csrc/test/faultvfs.c
-$(TSAN_BUILD)/test/registry_lua: TSAN_EXTRA = $(TSAN_BUILD)/obj/spool_lua.o $(LUA_LIBS) -ldl
-$(TSAN_BUILD)/test/registry_lua: $(TSAN_BUILD)/obj/spool_lua.o
+TSAN_BINDING_OBJS = $(patsubst csrc/%.c,$(TSAN_BUILD)/obj/%.o,$(BINDING_SRC))
+$(TSAN_BUILD)/test/registry_lua: TSAN_EXTRA = $(TSAN_BINDING_OBJS) $(LUA_LIBS) -ldl
+$(TSAN_BUILD)/test/registry_lua: $(TSAN_BINDING_OBJS)
 $(TSAN_BUILD)/test/% $(TSAN_BUILD)/rtest/%: csrc/test/%.c csrc/test/faultvfs.c $(TSAN_CORE_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(TSAN_CC) $(TSAN_CFLAGS) -std=gnu11 $(WARN) -Icsrc -Icsrc/test $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) \
+	$(TSAN_CC) $(TSAN_CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) -Icsrc/lua -Icsrc/test $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) \
 	    $(SQLITE_CFLAGS) -o $@ $< $(TSAN_CORE_OBJS) $(TSAN_EXTRA) $(LIBS)
 tsan-build: $(TSAN_CORE_OBJS) $(TSAN_TESTS)
 
@@ -179,6 +190,6 @@ bench-full: all $(LIBSPOOL)
 N ?= 20000
 bench-layout: $(BUILD)/bench/layout
 	$(BUILD)/bench/layout $(N) $(BUILD)
-$(BUILD)/bench/layout: bench/layout.c csrc/spool_id.c csrc/spool_fork.c csrc/spool_id.h
+$(BUILD)/bench/layout: bench/layout.c $(LIBSPOOL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) -o $@ bench/layout.c csrc/spool_id.c csrc/spool_fork.c $(LIBS)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) $(SQLITE_CFLAGS) -o $@ bench/layout.c $(LIBSPOOL) $(LIBS)

@@ -41,9 +41,9 @@ $(BENCH_FLAVOUR):
 	@rm -f $(BUILD)/bench/.rocksdb-*
 	@touch $@
 
-$(BENCH_BIN): $(BENCH_SRC) bench/bench.h $(LIBSPOOL) $(wildcard csrc/*.h) $(BENCH_FLAVOUR)
+$(BENCH_BIN): $(BENCH_SRC) bench/bench.h $(LIBSPOOL) $(wildcard csrc/*/*.h) $(BENCH_FLAVOUR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc $(SQLITE_CFLAGS) $(ROCKSDB_CFLAGS) -o $@ \
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Icsrc/core $(SQLITE_CFLAGS) $(ROCKSDB_CFLAGS) -o $@ \
 	    $(BENCH_SRC) $(LIBSPOOL) $(ROCKSDB_LIBS) $(SQLITE_LIBS) -lpthread -lm
 
 bench: $(BENCH_BIN)

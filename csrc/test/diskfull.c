@@ -50,8 +50,8 @@ int main(void)
         }
     }
     ok(kind == SPOOL_FULL, "after %d stores the next answers full (%s: %s)", n, spool_kind_name(kind), err.message);
-    ok(strcmp(err.message, "") != 0 && err.sqlite_code != 0, "with SQLite's code (%s)",
-       spool_sqlite_code_name(err.sqlite_code));
+    ok(strcmp(err.message, "") != 0 && err.code != 0 && err.code_name != NULL &&
+       strncmp(err.code_name, "SQLITE_", 7) == 0, "with SQLite's code (%s)", err.code_name ? err.code_name : "none");
     ok(spool_unhealthy_reason(s) != NULL, "the gate latched");
     spool_id extra;
     spool_id_new(&extra);

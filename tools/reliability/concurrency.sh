@@ -63,7 +63,7 @@ if ! make -s LUA="$lua" all libspool >"$work/build.log" 2>&1; then
   exit 1
 fi
 mkdir -p "$build/rtest"
-if ! cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -Icsrc csrc/test/concurrency_threads.c "$build/libspool.a" \
+if ! cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -Icsrc/core csrc/test/concurrency_threads.c "$build/libspool.a" \
     -lsqlite3 -lpthread -lm -o "$build/rtest/concurrency_threads" >"$work/cc.log" 2>&1; then
   sed 's/^/# /' "$work/cc.log"
   fail "build $build/rtest/concurrency_threads"

@@ -68,7 +68,7 @@ build() { # target -> 0 when built
       make -s BUILD="$out/core" CC="$CC_FUZZ" \
         CFLAGS="$cflags -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
         "$out/core/libspool.a" >"$log" 2>&1 &&
-      "$CC_FUZZ" $cflags $san -Icsrc csrc/fuzz/fuzz_id.c "$out/core/libspool.a" -lsqlite3 -lpthread -lm \
+      "$CC_FUZZ" $cflags $san -Icsrc/core csrc/fuzz/fuzz_id.c "$out/core/libspool.a" -lsqlite3 -lpthread -lm \
         -o "$out/$t" >>"$log" 2>&1 ;;
     fuzz_config)
       if ! printf '#include <lua.h>\n' | "$CC_FUZZ" $lua_cflags -E -x c - >/dev/null 2>&1; then

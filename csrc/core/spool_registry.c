@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #include "spool_fork.h"
-#include "spool_registry.h"
+#include "spool_handle.h"
 
 #define NAME_MAX_LEN 256
 
@@ -82,6 +82,24 @@ static entry *same_directory(const char *name, dev_t dev, ino_t ino)
     return NULL;
 }
 
+/* The close hook of every defined spool: removes it from the registry
+ * if it is there.  Idempotent. */
+static void forget(spool *s)
+{
+    registry_lock();
+    for (entry **e = &entries; *e != NULL; e = &(*e)->next) {
+        if ((*e)->s == s) {
+            entry *dead = *e;
+            *e = dead->next;
+            free(dead->name);
+            free(dead);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+
 int spool_define(const char *name, const spool_params *params, spool **out, spool_error *err)
 {
     spool_error ignored;
@@ -133,6 +151,8 @@ int spool_define(const char *name, const spool_params *params, spool **out, spoo
     spool_params named = *params;
     named.name = name;
     int rc = spool_open(&named, &s, err);
+    if (rc == 0)
+        spool_set_close_hook(s, forget);
     int has_dir = rc == 0 && stat(spool_get_path(s), &dir) == 0;
 
     registry_lock();
@@ -168,19 +188,4 @@ spool *spool_lookup(const char *name)
         s = e->s;
     pthread_mutex_unlock(&lock);
     return s;
-}
-
-void spool_registry_forget(spool *s)
-{
-    registry_lock();
-    for (entry **e = &entries; *e != NULL; e = &(*e)->next) {
-        if ((*e)->s == s) {
-            entry *dead = *e;
-            *e = dead->next;
-            free(dead->name);
-            free(dead);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&lock);
 }

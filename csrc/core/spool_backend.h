@@ -1,24 +1,16 @@
 /*
- * spool_backend.h: what a storage backend implements.  spool.c does what
- * is common to every backend (the gate, deadlines, concurrency limits,
- * counters, fork and shutdown checks) and calls one of these tables; a
- * new backend is one file that defines one more table.
+ * spool_backend.h: the driver contract, what a storage backend implements.
+ * The core (csrc/core/spool.c) does what is common to every backend (the
+ * gate, deadlines, concurrency limits, counters, fork and shutdown
+ * checks) and calls one of these tables; a new backend is one file under
+ * csrc/backends/ that defines one more table, and one line in
+ * csrc/backends/spool_backends.c.
  */
 #ifndef SPOOL_BACKEND_H
 #define SPOOL_BACKEND_H
 
 #include "spool.h"
-
-/* The effective deadline of one operation. */
-typedef struct spool_deadline {
-    double at;             /* spool_monotonic() seconds */
-    int caller_first;      /* 1: the caller's deadline is the earlier */
-    double store_deadline; /* the configured bound, for the message */
-} spool_deadline;
-
-/* Sets the error that an expired deadline answers: the caller's or the
- * spool's own, whichever was the effective one.  Returns -1. */
-int spool_deadline_error(const spool_deadline *dl, spool_error *err);
+#include "spool_deadline.h"
 
 /* The driver contract's version.  Version 1: every slot below up to
  * `health`.  A later version appends slots; a driver of an earlier
@@ -34,8 +26,9 @@ int spool_deadline_error(const spool_deadline *dl, spool_error *err);
  *   check              verify's structural part says ok, "no structural check"
  *   health             nothing added to the core's health
  * Every slot runs with no lock of the core held, may block, and returns
- * 0 or -1 with err set (a kind from spool_error.h; a file backend sets
- * sys_errno, SQLite sqlite_code). */
+ * 0 or -1 with err set: a kind from spool_error.h, and the backend's own
+ * code and its name (err->code, err->code_name: SQLite's extended result
+ * code, an errno, a RocksDB status), which the core passes on unread. */
 #define SPOOL_BACKEND_VERSION 1
 
 /* One tuning option of a backend, declared once: the Lua binding reads
@@ -117,7 +110,9 @@ int spool_backend_register(const spool_backend *b, spool_error *err);
 /* The i-th backend (built-in, then registered), or NULL past the last. */
 const spool_backend *spool_backend_get(size_t i);
 
-extern const spool_backend spool_sqlite_backend;
-extern const spool_backend spool_localdisk_backend;
+/* The backends built into this library, in csrc/backends/spool_backends.c:
+ * one line per backend; the first is the default for a new directory. */
+extern const spool_backend *const spool_builtin_backends[];
+extern const size_t spool_builtin_backend_count;
 
 #endif

@@ -22,7 +22,7 @@
 #include "spool_backend.h"
 #include "spool_fork.h"
 #include "spool_gate.h"
-#include "spool_registry.h"
+#include "spool_handle.h"
 
 /* How often a store re-reads the free space of the file system. */
 #define SPACE_CHECK_NS 1000000000LL
@@ -53,19 +53,13 @@ struct spool {
     atomic_ullong n_stores, n_loads, n_removes, n_errors;
     atomic_ullong n_overruns;  /* writes that succeeded after their deadline */
     atomic_ullong n_by_kind[SPOOL_KIND_COUNT];
+    spool_close_hook on_close; /* set once, before the handle is shared */
 };
 
 struct spool_cursor {
     spool *s;
     void *cur;
 };
-
-double spool_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void spool_free(void *p)
 {
@@ -176,25 +170,10 @@ static void limit_release(limit *l)
     pthread_mutex_unlock(&l->lock);
 }
 
-int spool_deadline_error(const spool_deadline *dl, spool_error *err)
-{
-    if (dl->caller_first)
-        return spool_error_set(err, SPOOL_CALLER_DEADLINE_EXCEEDED, NULL);
-    return spool_error_backpressure(err, dl->store_deadline);
-}
-
 /* The effective deadline: min(caller's, now + store_deadline). */
 static void make_deadline(spool *s, const spool_write_opts *o, spool_deadline *dl)
 {
-    double own = spool_monotonic() + s->params.store_deadline;
-    dl->store_deadline = s->params.store_deadline;
-    if (o != NULL && o->deadline > 0 && o->deadline <= own) {
-        dl->at = o->deadline;
-        dl->caller_first = 1;
-    } else {
-        dl->at = own;
-        dl->caller_first = 0;
-    }
+    spool_deadline_make(o != NULL ? o->deadline : 0, s->params.store_deadline, dl);
 }
 
 static int below(const spool_threshold *t, uint64_t avail, uint64_t total)
@@ -309,9 +288,6 @@ static int account(spool *s, int rc, spool_error *err)
     return rc;
 }
 
-/* The built backends; the first is the default for a new directory. */
-static const spool_backend *const built_in[] = {&spool_sqlite_backend, &spool_localdisk_backend};
-#define N_BUILT_IN (sizeof built_in / sizeof built_in[0])
 
 /* Backends a C program registered (spool_backend_register), after the
  * built-in ones.  Appended under a mutex; readers see an entry once the
@@ -324,9 +300,9 @@ static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The i-th backend, or NULL past the last. */
 static const spool_backend *backend_at(size_t i)
 {
-    if (i < N_BUILT_IN)
-        return built_in[i];
-    i -= N_BUILT_IN;
+    if (i < spool_builtin_backend_count)
+        return spool_builtin_backends[i];
+    i -= spool_builtin_backend_count;
     return i < atomic_load_explicit(&n_registered, memory_order_acquire) ? registered[i] : NULL;
 }
 
@@ -402,7 +378,7 @@ static const spool_backend *backend_for(const spool_params *params, spool_error 
                         params->path, found->kind, named->kind);
         return NULL;
     }
-    return found ? found : named ? named : built_in[0];
+    return found ? found : named ? named : spool_builtin_backends[0];
 }
 
 int spool_open(const spool_params *params, spool **out, spool_error *err)
@@ -615,11 +591,17 @@ int spool_try_retain(spool *s)
     return r > 0;
 }
 
+void spool_set_close_hook(spool *s, spool_close_hook hook)
+{
+    s->on_close = hook;
+}
+
 void spool_release(spool *s)
 {
     if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    spool_registry_forget(s);
+    if (s->on_close != NULL)
+        s->on_close(s);
     spool_shutdown(s, NULL);
     limit_destroy(&s->stores);
     limit_destroy(&s->loads);
@@ -955,7 +937,8 @@ int spool_shutdown(spool *s, spool_error *err)
     int leak = spool_fork_generation() != s->fork_gen;
     if (!leak)
         pthread_rwlock_wrlock(&s->life);
-    spool_registry_forget(s);
+    if (s->on_close != NULL)
+        s->on_close(s);
     s->be->close(s->st, leak);
     s->st = NULL;
     if (!leak)

@@ -1,364 +1,18 @@
 /*
- * spool_lua.c: the Lua binding, module `spool.core`.
- *
- * Thin by design: it converts Lua values to the C API's and back.
- * Validation of configuration and policy live in lua/spool.lua.
- * Misuse (wrong types, invalid ids, a shut-down handle) raises; runtime
- * failures return nil and a `spool.Error` table.
+ * lua_spool.c: the spool.Spool class: open, define, lookup, backends and
+ * every method but the cursor walks (lua_cursor.c).  Misuse (wrong types,
+ * invalid ids, a shut-down handle) raises; runtime failures return nil
+ * and a spool.Error.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "compat.h"
-#include "spool.h"
 #include "spool_backend.h"
-
-#define ID_MT "spool.Id"
-#define SPOOL_MT "spool.Spool"
-#define CURSOR_MT "spool.Cursor"
-#define ERROR_MT "spool.Error"
-
-typedef struct lspool {
-    spool *s;         /* NULL once closed */
-    char *path;       /* for messages; freed by __gc */
-    const char *kind; /* the backend's static name, kept after close */
-} lspool;
-
-typedef struct lcursor {
-    spool_cursor *c; /* NULL once closed */
-    int which;
-} lcursor;
-
-/* ---------------------------------------------------------------- ids */
-
-static spool_id *push_id(lua_State *L, const spool_id *id)
-{
-    spool_id *u = spool_lua_newuserdata(L, sizeof *u);
-    *u = *id;
-    luaL_getmetatable(L, ID_MT);
-    lua_setmetatable(L, -2);
-    return u;
-}
-
-/* Reads argument idx as an id: a spool.Id or its text.  Raises a
- * "bad argument" error naming the argument otherwise. */
-static spool_id check_id(lua_State *L, int idx)
-{
-    spool_id *u = spool_lua_testudata(L, idx, ID_MT);
-    if (u != NULL)
-        return *u;
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(L, idx, &len);
-        const char *why;
-        spool_id id;
-        if (spool_id_parse(s, len, &id, &why) == 0)
-            return id;
-        luaL_argerror(L, idx, lua_pushfstring(L, "invalid spool id: %s", why));
-    }
-    luaL_argerror(L, idx, lua_pushfstring(L, "spool.Id or id string expected, got %s", luaL_typename(L, idx)));
-    return *u; /* not reached */
-}
-
-static spool_id *check_self_id(lua_State *L)
-{
-    return luaL_checkudata(L, 1, ID_MT);
-}
-
-static int l_id_new(lua_State *L)
-{
-    spool_id id;
-    if (spool_id_new(&id) != 0)
-        return luaL_error(L, "spool.id.new: the system gave no randomness for the node id");
-    push_id(L, &id);
-    return 1;
-}
-
-/* parse(s) -> id | nil, message.  Never raises on bad text. */
-static int l_id_parse(lua_State *L)
-{
-    size_t len;
-    const char *why;
-    spool_id id;
-    if (lua_type(L, 1) != LUA_TSTRING) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "invalid spool id: string expected, got %s", luaL_typename(L, 1));
-        return 2;
-    }
-    const char *s = lua_tolstring(L, 1, &len);
-    if (spool_id_parse(s, len, &id, &why) != 0) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "invalid spool id: %s", why);
-        return 2;
-    }
-    push_id(L, &id);
-    return 1;
-}
-
-static int l_id_from_bytes(lua_State *L)
-{
-    size_t len;
-    const char *why;
-    spool_id id;
-    if (lua_type(L, 1) != LUA_TSTRING) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "invalid spool id: 16-byte string expected, got %s", luaL_typename(L, 1));
-        return 2;
-    }
-    const char *b = lua_tolstring(L, 1, &len);
-    if (spool_id_from_bytes(b, len, &id, &why) != 0) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "invalid spool id: %s", why);
-        return 2;
-    }
-    push_id(L, &id);
-    return 1;
-}
-
-static int l_id_from_path(lua_State *L)
-{
-    size_t len;
-    const char *why;
-    spool_id id;
-    if (lua_type(L, 1) != LUA_TSTRING) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "invalid spool id path: string expected, got %s", luaL_typename(L, 1));
-        return 2;
-    }
-    const char *p = lua_tolstring(L, 1, &len);
-    if (spool_id_from_path(p, len, &id, &why) != 0) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "invalid spool id path: %s", why);
-        return 2;
-    }
-    push_id(L, &id);
-    return 1;
-}
-
-static int l_id_is(lua_State *L)
-{
-    lua_pushboolean(L, spool_lua_testudata(L, 1, ID_MT) != NULL);
-    return 1;
-}
-
-static int l_id_tostring(lua_State *L)
-{
-    char text[SPOOL_ID_TEXT + 1];
-    spool_id_format(check_self_id(L), text);
-    lua_pushstring(L, text);
-    return 1;
-}
-
-static int l_id_hyphenated(lua_State *L)
-{
-    char text[37];
-    spool_id_format_hyphenated(check_self_id(L), text);
-    lua_pushstring(L, text);
-    return 1;
-}
-
-static int l_id_bytes(lua_State *L)
-{
-    lua_pushlstring(L, (const char *)check_self_id(L)->b, SPOOL_ID_BYTES);
-    return 1;
-}
-
-static int l_id_created(lua_State *L)
-{
-    lua_pushnumber(L, spool_id_created(check_self_id(L)));
-    return 1;
-}
-
-static int l_id_age(lua_State *L)
-{
-    spool_id *id = check_self_id(L);
-    double now;
-    if (lua_isnoneornil(L, 2)) {
-        int64_t t = spool_id_now_unix_100ns();
-        now = (double)(t / 10000000) + (double)(t % 10000000) / 1e7;
-    } else {
-        now = luaL_checknumber(L, 2);
-    }
-    lua_pushnumber(L, now - spool_id_created(id));
-    return 1;
-}
-
-static int l_id_path(lua_State *L)
-{
-    spool_id *id = check_self_id(L);
-    char suffix[SPOOL_ID_PATH_SUFFIX + 1];
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "dir: string expected, got %s", luaL_typename(L, 2)));
-    spool_id_path_suffix(id, suffix);
-    lua_pushvalue(L, 2);
-    lua_pushstring(L, suffix);
-    lua_concat(L, 2);
-    return 1;
-}
-
-static int l_id_derive(lua_State *L)
-{
-    spool_id out;
-    if (spool_id_derive_cloned_timestamp(check_self_id(L), &out) != 0)
-        return luaL_error(L, "derive_new_with_cloned_timestamp: the system gave no randomness");
-    push_id(L, &out);
-    return 1;
-}
-
-static int l_id_eq(lua_State *L)
-{
-    spool_id *a = spool_lua_testudata(L, 1, ID_MT), *b = spool_lua_testudata(L, 2, ID_MT);
-    lua_pushboolean(L, a && b && memcmp(a->b, b->b, SPOOL_ID_BYTES) == 0);
-    return 1;
-}
-
-static int l_id_lt(lua_State *L)
-{
-    spool_id *a = luaL_checkudata(L, 1, ID_MT), *b = luaL_checkudata(L, 2, ID_MT);
-    lua_pushboolean(L, spool_id_compare(a, b) < 0);
-    return 1;
-}
-
-static int l_id_le(lua_State *L)
-{
-    spool_id *a = luaL_checkudata(L, 1, ID_MT), *b = luaL_checkudata(L, 2, ID_MT);
-    lua_pushboolean(L, spool_id_compare(a, b) <= 0);
-    return 1;
-}
-
-/* ------------------------------------------------------------- errors */
-
-/* Pushes a spool.Error table for err. */
-static void push_error(lua_State *L, const spool_error *err)
-{
-    lua_createtable(L, 0, 7);
-    lua_pushstring(L, spool_kind_name(err->kind));
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, err->message);
-    lua_setfield(L, -2, "message");
-    lua_pushboolean(L, spool_kind_retryable(err->kind));
-    lua_setfield(L, -2, "retryable");
-    if (err->sqlite_code != 0) {
-        lua_pushstring(L, spool_sqlite_code_name(err->sqlite_code));
-        lua_setfield(L, -2, "code");
-    } else if (err->sys_errno != 0 && spool_errno_name(err->sys_errno) != NULL) {
-        lua_pushstring(L, spool_errno_name(err->sys_errno)); /* a file backend's failure */
-        lua_setfield(L, -2, "code");
-    }
-    if (err->sys_errno != 0) {
-        lua_pushinteger(L, err->sys_errno);
-        lua_setfield(L, -2, "errno");
-    }
-    if (err->kind == SPOOL_BACKPRESSURE_TIMEOUT) {
-        lua_pushnumber(L, err->deadline);
-        lua_setfield(L, -2, "deadline");
-    }
-    if (err->ambiguous) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "ambiguous");
-    }
-    luaL_getmetatable(L, ERROR_MT);
-    lua_setmetatable(L, -2);
-}
-
-/* Answers a failure: raises misuse, else returns nil, err. */
-static int fail(lua_State *L, const spool_error *err)
-{
-    if (err->kind == SPOOL_MISUSE)
-        return luaL_error(L, "%s", err->message);
-    lua_pushnil(L);
-    push_error(L, err);
-    return 2;
-}
-
-/* error(kind, fields) -> a spool.Error, for policies and tests. */
-static int l_error_new(lua_State *L)
-{
-    const char *name = luaL_checkstring(L, 1);
-    int kind = spool_kind_from_name(name);
-    spool_error err;
-    if (kind < 0)
-        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown error kind '%s'", name));
-    spool_error_clear(&err);
-    if (!lua_isnoneornil(L, 2))
-        luaL_checktype(L, 2, LUA_TTABLE);
-    else
-        lua_settop(L, 1), lua_newtable(L);
-    lua_getfield(L, 2, "message");
-    const char *msg = lua_tostring(L, -1);
-    spool_error_set(&err, (spool_kind)kind, msg ? "%s" : NULL, msg);
-    lua_getfield(L, 2, "deadline");
-    if (kind == SPOOL_BACKPRESSURE_TIMEOUT) {
-        /* Its reference text names the deadline: without one it would
-         * read "within 0ns". */
-        if (lua_isnil(L, -1) && msg == NULL)
-            return luaL_argerror(L, 2, "deadline: backpressure_timeout needs the deadline (seconds > 0) its text names");
-        double d = lua_isnil(L, -1) ? 0 : luaL_checknumber(L, -1);
-        if (!lua_isnil(L, -1) && !(d > 0))
-            return luaL_argerror(L, 2, "deadline: a number of seconds > 0 expected");
-        if (!lua_isnil(L, -1))
-            spool_error_backpressure(&err, d);
-    }
-    lua_getfield(L, 2, "errno");
-    double e = lua_tonumber(L, -1);
-    if (!lua_isnil(L, -1) && !(e >= 0 && e <= 4095 && e == (int)e))
-        return luaL_argerror(L, 2, "errno: an integer between 0 and 4095 expected");
-    err.sys_errno = (int)e;
-    lua_getfield(L, 2, "ambiguous");
-    err.ambiguous = lua_toboolean(L, -1);
-    push_error(L, &err);
-    lua_getfield(L, 2, "message");
-    if (lua_type(L, -1) == LUA_TSTRING && kind != SPOOL_UNHEALTHY && kind != SPOOL_CALLER_DEADLINE_EXCEEDED &&
-        kind != SPOOL_BACKPRESSURE_TIMEOUT)
-        lua_setfield(L, -2, "message"); /* the whole string, NULs included */
-    else
-        lua_pop(L, 1);
-    lua_getfield(L, 2, "code");
-    if (!lua_isnil(L, -1))
-        lua_setfield(L, -2, "code");
-    else
-        lua_pop(L, 1);
-    return 1;
-}
-
-static int l_error_tostring(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "message");
-    if (!lua_isstring(L, -1))
-        lua_pushstring(L, "spool error");
-    return 1;
-}
-
-static int l_format_duration(lua_State *L)
-{
-    double d = luaL_checknumber(L, 1);
-    char buf[64];
-    /* Rust's Duration holds u64 seconds: anything larger is not one. */
-    luaL_argcheck(L, d >= 0 && d < 18446744073709551616.0, 1, "duration must be >= 0 and < 2^64 seconds");
-    lua_pushstring(L, spool_format_duration(d, buf, sizeof buf));
-    return 1;
-}
-
-/* now() -> wall-clock seconds since the Unix epoch, 100-ns resolution. */
-static int l_now(lua_State *L)
-{
-    int64_t t = spool_id_now_unix_100ns();
-    lua_pushnumber(L, (double)(t / 10000000) + (double)(t % 10000000) / 1e7);
-    return 1;
-}
-
-static int l_monotonic(lua_State *L)
-{
-    lua_pushnumber(L, spool_monotonic());
-    return 1;
-}
-
-/* ------------------------------------------------------------- spools */
+#include "spool_lua.h"
 
 /* The open spool.Spool at index 1; raises, naming why, when it is shut
  * down or was inherited across fork(). */
-static lspool *check_spool(lua_State *L)
+lspool *spool_lua_check_spool(lua_State *L)
 {
     lspool *h = luaL_checkudata(L, 1, SPOOL_MT);
     char why[SPOOL_ERROR_MESSAGE_MAX];
@@ -489,7 +143,7 @@ static int l_open(lua_State *L)
     read_params(L, 1, &p);
     lspool *h = push_handle(L, p.path);
     if (spool_open(&p, &h->s, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     h->kind = spool_get_kind(h->s);
     return 1;
 }
@@ -507,7 +161,7 @@ static int l_define(lua_State *L)
     read_params(L, 2, &p);
     lspool *h = push_handle(L, p.path);
     if (spool_define(name, &p, &h->s, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     h->kind = spool_get_kind(h->s);
     return 1;
 }
@@ -621,8 +275,8 @@ static void check_write_opts(lua_State *L, int idx, spool_write_opts *o)
 
 static int l_spool_store(lua_State *L)
 {
-    lspool *h = check_spool(L);
-    spool_id id = check_id(L, 2);
+    lspool *h = spool_lua_check_spool(L);
+    spool_id id = spool_lua_check_id(L, 2);
     spool_write_opts o;
     spool_error err;
     size_t len;
@@ -631,7 +285,7 @@ static int l_spool_store(lua_State *L)
     const char *data = lua_tolstring(L, 3, &len);
     check_write_opts(L, 4, &o);
     if (spool_store(h->s, &id, data, len, &o, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -674,8 +328,8 @@ static int blob_to_lua(void *ud, const void *data, size_t len)
  * bytes are copied out first and the string is made once nothing is held. */
 static int l_spool_load(lua_State *L)
 {
-    lspool *h = check_spool(L);
-    spool_id id = check_id(L, 2);
+    lspool *h = spool_lua_check_spool(L);
+    spool_id id = spool_lua_check_id(L, 2);
     spool_error err;
     luaL_checkstack(L, 4, "spool.load");
 #ifdef LUA_GCISRUNNING
@@ -692,7 +346,7 @@ static int l_spool_load(lua_State *L)
         if (rc != 0) {
             if (lua_gettop(L) > top) /* push_blob raised: raise it again, now */
                 return lua_error(L);
-            return fail(L, &err);
+            return spool_lua_fail(L, &err);
         }
         return 1;
     }
@@ -700,7 +354,7 @@ static int l_spool_load(lua_State *L)
     void *data;
     size_t len;
     if (spool_load(h->s, &id, &data, &len, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     blob_args a = {data, len};
     lua_pushcfunction(L, push_blob);
     lua_pushlightuserdata(L, &a);
@@ -711,14 +365,14 @@ static int l_spool_load(lua_State *L)
 
 static int l_spool_remove(lua_State *L)
 {
-    lspool *h = check_spool(L);
-    spool_id id = check_id(L, 2);
+    lspool *h = spool_lua_check_spool(L);
+    spool_id id = spool_lua_check_id(L, 2);
     spool_write_opts o;
     spool_error err;
     int removed;
     check_write_opts(L, 3, &o);
     if (spool_remove(h->s, &id, &o, &removed, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushboolean(L, removed);
     return 1;
 }
@@ -736,7 +390,7 @@ static void check_list_length(lua_State *L, size_t n)
 
 static int l_spool_store_many(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = spool_lua_check_spool(L);
     spool_write_opts o;
     spool_error err;
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -767,14 +421,14 @@ static int l_spool_store_many(lua_State *L)
         lua_pop(L, 3);
     }
     if (spool_store_many(h->s, items, n, &o, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 static int l_spool_remove_many(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = spool_lua_check_spool(L);
     spool_write_opts o;
     spool_error err;
     size_t removed;
@@ -795,209 +449,33 @@ static int l_spool_remove_many(lua_State *L)
         lua_pop(L, 1);
     }
     if (spool_remove_many(h->s, ids, n, &o, &removed, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushinteger(L, (lua_Integer)removed);
     return 1;
 }
 
-/* Reads enumerate options at idx: start_time (Unix seconds) and
- * include_data (default true). */
-static void check_enum_opts(lua_State *L, int idx, spool_enum_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->include_data = 1;
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        if (strcmp(k, "start_time") == 0) {
-            if (lua_type(L, -1) != LUA_TNUMBER)
-                luaL_argerror(L, idx, lua_pushfstring(L, "start_time: number (Unix seconds) expected, got %s",
-                                                      luaL_typename(L, -1)));
-            double t = lua_tonumber(L, -1);
-            /* Unix seconds that fit the 60-bit UUID clock (years 1582-5236). */
-            if (!(t > -12219292800.0 && t < 103072857600.0))
-                luaL_argerror(L, idx, lua_pushfstring(L, "start_time: Unix seconds between 1582 and 5236 expected, got %f", t));
-            o->has_start = 1;
-            o->start_100ns = spool_id_unix_100ns_from_seconds(t);
-        } else if (strcmp(k, "include_data") == 0) {
-            luaL_argcheck(L, lua_isboolean(L, -1), idx, "include_data: boolean expected");
-            o->include_data = lua_toboolean(L, -1);
-        } else if (strcmp(k, "ids_only") == 0) {
-            luaL_argcheck(L, lua_isboolean(L, -1), idx, "ids_only: boolean expected");
-            o->ids_only = lua_toboolean(L, -1);
-        } else {
-            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (expected start_time, include_data, ids_only)", k));
-        }
-        lua_pop(L, 1);
-    }
-}
-
-static lcursor *push_cursor(lua_State *L, int which)
-{
-    lcursor *c = spool_lua_newuserdata(L, sizeof *c);
-    c->c = NULL;
-    c->which = which;
-    luaL_getmetatable(L, CURSOR_MT);
-    lua_setmetatable(L, -2);
-    return c;
-}
-
-static int l_cursor_gc(lua_State *L)
-{
-    lcursor *c = luaL_checkudata(L, 1, CURSOR_MT);
-    if (c->c != NULL) {
-        spool_cursor_close(c->c);
-        c->c = NULL;
-    }
-    return 0;
-}
-
-/* Pushes the table for one entry. */
-static void push_entry(lua_State *L, const spool_entry *e, int which)
-{
-    lua_createtable(L, 0, 4);
-    if (e->id_valid) {
-        push_id(L, &e->id);
-        lua_setfield(L, -2, "id");
-    }
-    if (e->corrupt) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "corrupt");
-        lua_pushstring(L, e->error);
-        lua_setfield(L, -2, "error");
-    } else if (e->data != NULL) {
-        lua_pushlstring(L, e->data, e->len);
-        lua_setfield(L, -2, "data");
-    }
-    if (which == SPOOL_QUARANTINE) {
-        lua_pushstring(L, e->reason ? e->reason : "");
-        lua_setfield(L, -2, "reason");
-        lua_pushnumber(L, e->time);
-        lua_setfield(L, -2, "time");
-    }
-}
-
-/* enumerate(fn, opts) -> visited | nil, err.  fn(entry) runs under
- * lua_pcall; an error in it closes the cursor and propagates. */
-static int l_spool_enumerate(lua_State *L)
-{
-    lspool *h = check_spool(L);
-    spool_enum_opts o;
-    spool_error err;
-    spool_entry e;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    check_enum_opts(L, 3, &o);
-    lua_settop(L, 3);
-    lcursor *c = push_cursor(L, SPOOL_ENTRIES); /* index 4 */
-    if (spool_cursor_open(h->s, &o, &c->c, &err) != 0)
-        return fail(L, &err);
-    lua_Integer visited = 0;
-    int rc;
-    while ((rc = spool_cursor_next(c->c, &e, &err)) == 1) {
-        visited++;
-        lua_pushvalue(L, 2);
-        push_entry(L, &e, SPOOL_ENTRIES);
-        if (lua_pcall(L, 1, 1, 0) != 0) {
-            spool_cursor_close(c->c);
-            c->c = NULL;
-            return lua_error(L);
-        }
-        int stop = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        if (stop)
-            break;
-    }
-    spool_cursor_close(c->c);
-    c->c = NULL;
-    if (rc < 0)
-        return fail(L, &err);
-    lua_pushinteger(L, visited);
-    return 1;
-}
-
-static int l_cursor_iter(lua_State *L)
-{
-    lcursor *c = luaL_checkudata(L, lua_upvalueindex(1), CURSOR_MT);
-    spool_entry e;
-    spool_error err;
-    if (c->c == NULL)
-        return 0;
-    int rc = spool_cursor_next(c->c, &e, &err);
-    if (rc == 1) {
-        push_entry(L, &e, c->which);
-        return 1;
-    }
-    spool_cursor_close(c->c);
-    c->c = NULL;
-    if (rc == 0)
-        return 0;
-    /* A for loop cannot take nil, err: a failed enumeration raises. */
-    push_error(L, &err);
-    return lua_error(L);
-}
-
-/* Returns iterator, nil, nil, cursor: in Lua 5.4 the cursor is the
- * loop's to-be-closed value, so `break` releases it at once; elsewhere
- * the garbage collector does, and it holds no statement or lock. */
-static int push_iterator(lua_State *L, lspool *h, const spool_enum_opts *o)
-{
-    spool_error err;
-    lcursor *c = push_cursor(L, o->which);
-    if (spool_cursor_open(h->s, o, &c->c, &err) != 0) {
-        push_error(L, &err);
-        return lua_error(L);
-    }
-    lua_pushvalue(L, -1);
-    lua_pushcclosure(L, l_cursor_iter, 1);
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushvalue(L, -4);
-    return 4;
-}
-
-static int l_spool_entries(lua_State *L)
-{
-    lspool *h = check_spool(L);
-    spool_enum_opts o;
-    check_enum_opts(L, 2, &o);
-    return push_iterator(L, h, &o);
-}
-
-static int l_spool_quarantined(lua_State *L)
-{
-    lspool *h = check_spool(L);
-    spool_enum_opts o;
-    memset(&o, 0, sizeof o);
-    o.which = SPOOL_QUARANTINE;
-    o.include_data = 1;
-    return push_iterator(L, h, &o);
-}
-
 static int l_spool_quarantine(lua_State *L)
 {
-    lspool *h = check_spool(L);
-    spool_id id = check_id(L, 2);
+    lspool *h = spool_lua_check_spool(L);
+    spool_id id = spool_lua_check_id(L, 2);
     spool_error err;
     size_t len;
     const char *reason = luaL_optlstring(L, 3, "", &len);
     if (strlen(reason) != len)
         return luaL_argerror(L, 3, "reason: a quarantine reason must not contain NUL bytes");
     if (spool_quarantine(h->s, &id, reason, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 static int l_spool_restore(lua_State *L)
 {
-    lspool *h = check_spool(L);
-    spool_id id = check_id(L, 2);
+    lspool *h = spool_lua_check_spool(L);
+    spool_id id = spool_lua_check_id(L, 2);
     spool_error err;
     if (spool_restore(h->s, &id, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -1005,12 +483,12 @@ static int l_spool_restore(lua_State *L)
 /* purge_quarantined(id) -> true (purged) | false (none) | nil, err */
 static int l_spool_purge_quarantined(lua_State *L)
 {
-    lspool *h = check_spool(L);
-    spool_id id = check_id(L, 2);
+    lspool *h = spool_lua_check_spool(L);
+    spool_id id = spool_lua_check_id(L, 2);
     spool_error err;
     int purged;
     if (spool_purge_quarantined(h->s, &id, &purged, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushboolean(L, purged);
     return 1;
 }
@@ -1037,11 +515,11 @@ static void set_known(lua_State *L, const char *k, int64_t v)
 
 static int l_spool_compact(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = spool_lua_check_spool(L);
     spool_compact_stats st;
     spool_error err;
     if (spool_compact(h->s, &st, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_createtable(L, 0, 9);
     set_int(L, "db_bytes_before", (int64_t)st.db_bytes_before);
     set_int(L, "db_bytes_after", (int64_t)st.db_bytes_after);
@@ -1057,11 +535,11 @@ static int l_spool_compact(lua_State *L)
 /* verify() -> {ok, storage, entries, corrupt} | nil, err */
 static int l_spool_verify(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = spool_lua_check_spool(L);
     spool_verify_report r;
     spool_error err;
     if (spool_verify(h->s, &r, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_createtable(L, 0, 4);
     lua_pushboolean(L, r.storage_ok && r.corrupt == 0);
     lua_setfield(L, -2, "ok");
@@ -1074,11 +552,11 @@ static int l_spool_verify(lua_State *L)
 
 static int l_spool_cleanup(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = spool_lua_check_spool(L);
     spool_cleanup_stats st;
     spool_error err;
     if (spool_cleanup(h->s, &st, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_createtable(L, 0, 3);
     lua_pushboolean(L, st.checkpointed);
     lua_setfield(L, -2, "checkpointed");
@@ -1089,11 +567,11 @@ static int l_spool_cleanup(lua_State *L)
 
 static int l_spool_advise_low_memory(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = spool_lua_check_spool(L);
     spool_error err;
     int64_t released;
     if (spool_advise_low_memory(h->s, &released, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_pushinteger(L, (lua_Integer)released);
     return 1;
 }
@@ -1133,7 +611,7 @@ static int l_spool_health(lua_State *L)
         return 1;
     }
     if (spool_get_health(h->s, &hl, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_createtable(L, 0, 12);
     lua_pushboolean(L, hl.healthy);
     lua_setfield(L, -2, "healthy");
@@ -1168,11 +646,11 @@ static int l_spool_health(lua_State *L)
 
 static int l_spool_stats(lua_State *L)
 {
-    lspool *h = check_spool(L);
+    lspool *h = spool_lua_check_spool(L);
     spool_stats st;
     spool_error err;
     if (spool_get_stats(h->s, &st, &err) != 0)
-        return fail(L, &err);
+        return spool_lua_fail(L, &err);
     lua_createtable(L, 0, 14);
     set_int(L, "stores", (int64_t)st.stores);
     set_int(L, "loads", (int64_t)st.loads);
@@ -1256,45 +734,16 @@ static int l_backends(lua_State *L)
     return 1;
 }
 
-/* ------------------------------------------------------------ module */
-
-static const luaL_Reg id_methods[] = {
-    {"bytes", l_id_bytes},
-    {"created", l_id_created},
-    {"age", l_id_age},
-    {"path", l_id_path},
-    {"hyphenated", l_id_hyphenated},
-    {"derive_new_with_cloned_timestamp", l_id_derive},
-    {NULL, NULL},
-};
-
-static const luaL_Reg id_meta[] = {
-    {"__tostring", l_id_tostring},
-    {"__eq", l_id_eq},
-    {"__lt", l_id_lt},
-    {"__le", l_id_le},
-    {NULL, NULL},
-};
-
-static const luaL_Reg id_funcs[] = {
-    {"new", l_id_new},
-    {"parse", l_id_parse},
-    {"from_bytes", l_id_from_bytes},
-    {"from_path", l_id_from_path},
-    {"is", l_id_is},
-    {NULL, NULL},
-};
-
 static const luaL_Reg spool_methods[] = {
     {"store", l_spool_store},
     {"load", l_spool_load},
     {"remove", l_spool_remove},
     {"store_many", l_spool_store_many},
     {"remove_many", l_spool_remove_many},
-    {"enumerate", l_spool_enumerate},
-    {"entries", l_spool_entries},
+    {"enumerate", spool_lua_enumerate},
+    {"entries", spool_lua_entries},
     {"quarantine", l_spool_quarantine},
-    {"quarantined", l_spool_quarantined},
+    {"quarantined", spool_lua_quarantined},
     {"restore", l_spool_restore},
     {"compact", l_spool_compact},
     {"cleanup", l_spool_cleanup},
@@ -1311,60 +760,18 @@ static const luaL_Reg spool_methods[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg core_funcs[] = {
+const luaL_Reg spool_lua_spool_funcs[] = {
     {"open", l_open},
     {"define", l_define},
     {"lookup", l_lookup},
     {"is_spool", l_is_spool},
-    {"error", l_error_new},
-    {"format_duration", l_format_duration},
-    {"monotonic", l_monotonic},
-    {"now", l_now},
     {"backends", l_backends},
     {NULL, NULL},
 };
 
-/* Creates metatable `name` with the metamethods in meta and, when
- * methods is given, an __index table of them. */
-static void new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
-{
-    luaL_newmetatable(L, name);
-    if (meta)
-        spool_lua_setfuncs(L, meta);
-    if (methods) {
-        spool_lua_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pushstring(L, name);
-    lua_setfield(L, -2, "__name");
-    lua_pop(L, 1);
-}
-
-__attribute__((visibility("default"))) int luaopen_spool_core(lua_State *L);
-
-int luaopen_spool_core(lua_State *L)
+void spool_lua_spool_init(lua_State *L)
 {
     static const luaL_Reg spool_meta[] = {
         {"__gc", l_spool_gc}, {"__close", l_spool_shutdown}, {"__tostring", l_spool_tostring}, {NULL, NULL}};
-    static const luaL_Reg cursor_meta[] = {{"__gc", l_cursor_gc}, {"__close", l_cursor_gc}, {NULL, NULL}};
-    static const luaL_Reg error_meta[] = {{"__tostring", l_error_tostring}, {NULL, NULL}};
-    new_class(L, ID_MT, id_meta, id_methods);
-    new_class(L, SPOOL_MT, spool_meta, spool_methods);
-    new_class(L, CURSOR_MT, cursor_meta, NULL);
-    new_class(L, ERROR_MT, error_meta, NULL);
-
-    spool_lua_newlib(L, core_funcs);
-    spool_lua_newlib(L, id_funcs);
-    lua_setfield(L, -2, "id");
-    lua_createtable(L, SPOOL_MISUSE - 1, 0);
-    for (int k = SPOOL_NOT_FOUND; k < SPOOL_MISUSE; k++) {
-        lua_pushstring(L, spool_kind_name((spool_kind)k));
-        lua_rawseti(L, -2, k);
-    }
-    lua_setfield(L, -2, "kinds");
-    luaL_getmetatable(L, ERROR_MT);
-    lua_setfield(L, -2, "error_mt");
-    lua_pushstring(L, SPOOL_VERSION);
-    lua_setfield(L, -2, "VERSION");
-    return 1;
+    spool_lua_new_class(L, SPOOL_MT, spool_meta, spool_methods);
 }

@@ -31,7 +31,12 @@ typedef enum spool_kind {
 
 typedef struct spool_error {
     spool_kind kind;
-    int sqlite_code;  /* extended result code, 0 when none */
+    /* The backend's own code for the failure and its name, both supplied
+     * by the backend (SQLite's extended result code and "SQLITE_IOERR_FSYNC",
+     * an errno and "ENOSPC", a RocksDB status); 0 and NULL when none.  The
+     * core never interprets them. */
+    int code;
+    const char *code_name; /* static storage */
     int sys_errno;    /* errno, 0 when none */
     double deadline;  /* seconds; backpressure_timeout only, else 0 */
     int ambiguous;    /* 1: the commit may or may not have happened */
@@ -65,9 +70,6 @@ int spool_error_backpressure(spool_error *err, double deadline_seconds);
 
 /* Formats seconds as Rust's `{:?}` of a Duration into out.  Returns out. */
 char *spool_format_duration(double seconds, char *out, size_t size);
-
-/* The name of a SQLite result code ("SQLITE_FULL", "SQLITE_IOERR_WRITE"). */
-const char *spool_sqlite_code_name(int code);
 
 /* The symbolic name of an errno value ("ENOSPC"), or NULL for one this
  * table does not know. */

@@ -134,54 +134,6 @@ char *spool_format_duration(double seconds, char *out, size_t size)
     return out;
 }
 
-const char *spool_sqlite_code_name(int code)
-{
-    /* Values from sqlite3.h; listed here so this file needs no SQLite. */
-    static const struct {
-        int code;
-        const char *name;
-    } names[] = {
-        {0, "SQLITE_OK"}, {1, "SQLITE_ERROR"}, {2, "SQLITE_INTERNAL"}, {3, "SQLITE_PERM"},
-        {4, "SQLITE_ABORT"}, {5, "SQLITE_BUSY"}, {6, "SQLITE_LOCKED"}, {7, "SQLITE_NOMEM"},
-        {8, "SQLITE_READONLY"}, {9, "SQLITE_INTERRUPT"}, {10, "SQLITE_IOERR"},
-        {11, "SQLITE_CORRUPT"}, {12, "SQLITE_NOTFOUND"}, {13, "SQLITE_FULL"},
-        {14, "SQLITE_CANTOPEN"}, {15, "SQLITE_PROTOCOL"}, {16, "SQLITE_EMPTY"},
-        {17, "SQLITE_SCHEMA"}, {18, "SQLITE_TOOBIG"}, {19, "SQLITE_CONSTRAINT"},
-        {20, "SQLITE_MISMATCH"}, {21, "SQLITE_MISUSE"}, {22, "SQLITE_NOLFS"},
-        {23, "SQLITE_AUTH"}, {24, "SQLITE_FORMAT"}, {25, "SQLITE_RANGE"}, {26, "SQLITE_NOTADB"},
-        {27, "SQLITE_NOTICE"}, {28, "SQLITE_WARNING"},
-        {10 | (1 << 8), "SQLITE_IOERR_READ"}, {10 | (2 << 8), "SQLITE_IOERR_SHORT_READ"},
-        {10 | (3 << 8), "SQLITE_IOERR_WRITE"}, {10 | (4 << 8), "SQLITE_IOERR_FSYNC"},
-        {10 | (5 << 8), "SQLITE_IOERR_DIR_FSYNC"}, {10 | (6 << 8), "SQLITE_IOERR_TRUNCATE"},
-        {10 | (7 << 8), "SQLITE_IOERR_FSTAT"}, {10 | (8 << 8), "SQLITE_IOERR_UNLOCK"},
-        {10 | (9 << 8), "SQLITE_IOERR_RDLOCK"}, {10 | (10 << 8), "SQLITE_IOERR_DELETE"},
-        {10 | (12 << 8), "SQLITE_IOERR_NOMEM"}, {10 | (13 << 8), "SQLITE_IOERR_ACCESS"},
-        {10 | (14 << 8), "SQLITE_IOERR_CHECKRESERVEDLOCK"}, {10 | (15 << 8), "SQLITE_IOERR_LOCK"},
-        {10 | (16 << 8), "SQLITE_IOERR_CLOSE"}, {10 | (18 << 8), "SQLITE_IOERR_SHMOPEN"},
-        {10 | (19 << 8), "SQLITE_IOERR_SHMSIZE"}, {10 | (21 << 8), "SQLITE_IOERR_SHMMAP"},
-        {10 | (22 << 8), "SQLITE_IOERR_SEEK"}, {10 | (23 << 8), "SQLITE_IOERR_DELETE_NOENT"},
-        {10 | (24 << 8), "SQLITE_IOERR_MMAP"}, {10 | (25 << 8), "SQLITE_IOERR_GETTEMPPATH"},
-        {10 | (26 << 8), "SQLITE_IOERR_CONVPATH"}, {10 | (33 << 8), "SQLITE_IOERR_DATA"},
-        {10 | (34 << 8), "SQLITE_IOERR_CORRUPTFS"},
-        {5 | (1 << 8), "SQLITE_BUSY_RECOVERY"}, {5 | (2 << 8), "SQLITE_BUSY_SNAPSHOT"},
-        {5 | (3 << 8), "SQLITE_BUSY_TIMEOUT"}, {6 | (1 << 8), "SQLITE_LOCKED_SHAREDCACHE"},
-        {11 | (1 << 8), "SQLITE_CORRUPT_VTAB"}, {11 | (2 << 8), "SQLITE_CORRUPT_SEQUENCE"},
-        {11 | (3 << 8), "SQLITE_CORRUPT_INDEX"}, {14 | (1 << 8), "SQLITE_CANTOPEN_NOTEMPDIR"},
-        {14 | (2 << 8), "SQLITE_CANTOPEN_ISDIR"}, {14 | (3 << 8), "SQLITE_CANTOPEN_FULLPATH"},
-        {8 | (1 << 8), "SQLITE_READONLY_RECOVERY"}, {8 | (2 << 8), "SQLITE_READONLY_CANTLOCK"},
-        {8 | (3 << 8), "SQLITE_READONLY_ROLLBACK"}, {8 | (4 << 8), "SQLITE_READONLY_DBMOVED"},
-        {8 | (5 << 8), "SQLITE_READONLY_CANTINIT"}, {8 | (6 << 8), "SQLITE_READONLY_DIRECTORY"},
-        {19 | (8 << 8), "SQLITE_CONSTRAINT_UNIQUE"}, {19 | (6 << 8), "SQLITE_CONSTRAINT_PRIMARYKEY"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].code == code)
-            return names[i].name;
-    /* An extended code we do not list: name its primary code. */
-    if (code > 255)
-        return spool_sqlite_code_name(code & 0xff);
-    return "SQLITE_UNKNOWN";
-}
-
 const char *spool_errno_name(int e)
 {
     static const struct {

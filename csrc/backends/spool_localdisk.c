@@ -112,7 +112,8 @@ static int sys_fail(spool_error *err, int e, const char *what, const char *dir, 
 {
     spool_kind k = e == ENOSPC || e == EDQUOT ? SPOOL_FULL : e == ENOMEM ? SPOOL_INTERNAL : SPOOL_IO;
     spool_error_set(err, k, "%s %s/%s: %s", what, dir, name ? name : "", strerror(e));
-    err->sys_errno = e;
+    err->sys_errno = err->code = e;
+    err->code_name = spool_errno_name(e);
     return -1;
 }
 
@@ -363,7 +364,8 @@ static int ld_open(const spool_params *p, void **state, spool_error *err)
         ld_free(s, 0);
         spool_error_set(err, SPOOL_IO, "path: cannot create or use the directory %s: %s", p->path,
                         e == ENOTDIR ? "not a directory" : strerror(e));
-        err->sys_errno = e;
+        err->sys_errno = err->code = e;
+        err->code_name = spool_errno_name(e);
         return -1;
     }
     if (faccessat(s->dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
@@ -371,7 +373,8 @@ static int ld_open(const spool_params *p, void **state, spool_error *err)
         ld_free(s, 0);
         spool_error_set(err, SPOOL_IO, "open %s: the directory is not writable by this user (%s)", p->path,
                         strerror(e));
-        err->sys_errno = e;
+        err->sys_errno = err->code = e;
+        err->code_name = spool_errno_name(e);
         return -1;
     }
     if (take_lock(s, err) != 0 || check_name(s, p->name, err) != 0) {

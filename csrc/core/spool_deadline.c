@@ -1,0 +1,33 @@
+/*
+ * spool_deadline.c: effective deadlines (spool_deadline.h).
+ */
+#include "spool_deadline.h"
+
+#include <time.h>
+
+double spool_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void spool_deadline_make(double caller, double store_deadline, spool_deadline *dl)
+{
+    double own = spool_monotonic() + store_deadline;
+    dl->store_deadline = store_deadline;
+    if (caller > 0 && caller <= own) {
+        dl->at = caller;
+        dl->caller_first = 1;
+    } else {
+        dl->at = own;
+        dl->caller_first = 0;
+    }
+}
+
+int spool_deadline_error(const spool_deadline *dl, spool_error *err)
+{
+    if (dl->caller_first)
+        return spool_error_set(err, SPOOL_CALLER_DEADLINE_EXCEEDED, NULL);
+    return spool_error_backpressure(err, dl->store_deadline);
+}
