@@ -391,10 +391,10 @@ static int sp_compact(void *e, bench_compact *out)
     if (spool_compact(e, &st, &err) != 0)
         bench_die("spool-c: compact: %s", err.message);
     out->seconds = st.seconds;
-    out->bytes_before = st.db_bytes_before + st.wal_bytes_before;
-    out->bytes_after = st.db_bytes_after + st.wal_bytes_after;
-    out->wal_max = st.wal_bytes_max;
-    out->pages_freed = st.pages_freed;
+    out->bytes_before = st.bytes_before;
+    out->bytes_after = st.bytes_after;
+    out->wal_max = (int64_t)spool_metrics_get(&st.backend, "wal_bytes_max", -1);
+    out->pages_freed = (int64_t)spool_metrics_get(&st.backend, "pages_freed", -1);
     out->steps = st.steps;
     return 0;
 }

@@ -23,24 +23,26 @@ for i = 1, 2000 do
 end
 local st = s:stats()
 print(("after the backlog: %d entries, database %.1f MiB, WAL %.1f MiB")
-    :format(st.entries, mib(st.db_bytes), mib(st.wal_bytes)))
+    :format(st.entries, mib(st.backend.db_bytes), mib(st.backend.wal_bytes)))
 assert(s:remove_many(ids))
 
 -- The periodic loop: here three rounds, a server would run it forever.
 for round = 1, 3 do
     local c = assert(s:cleanup())
     print(("cleanup %d: checkpointed=%s, %d free pages reclaimed, WAL %.1f MiB")
-        :format(round, tostring(c.checkpointed), c.pages_freed, mib(c.wal_bytes)))
+        :format(round, tostring(c.backend.checkpointed), c.backend.pages_freed, mib(c.backend.wal_bytes)))
     local wait = spool.monotonic() + 0.1
     while spool.monotonic() < wait do end -- stand-in for the server's timer
 end
 
 local c = assert(s:compact())
 print(("compact: database %.1f -> %.1f MiB, WAL peaked at %.1f MiB, %d pages freed in %d steps, %.3f s")
-    :format(mib(c.db_bytes_before), mib(c.db_bytes_after), mib(c.wal_bytes_max), c.pages_freed, c.steps, c.seconds))
+    :format(mib(c.backend.db_bytes_before), mib(c.backend.db_bytes_after), mib(c.backend.wal_bytes_max),
+        c.backend.pages_freed, c.steps, c.seconds))
 print(("advise_low_memory released %d bytes"):format(s:advise_low_memory()))
 
 st = s:stats()
-print(("stats: stores=%d removes=%d errors=%d freelist=%d pages"):format(st.stores, st.removes, st.errors, st.freelist_count))
+print(("stats: stores=%d removes=%d errors=%d freelist=%d pages"):format(st.stores, st.removes, st.errors,
+    st.backend.freelist_count))
 s:shutdown()
 cleanup_dir()

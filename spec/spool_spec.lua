@@ -723,9 +723,32 @@ describe("spool", function()
       local st, err = s:cleanup()
       assert.is_nil(err)
       assert.are.equal("table", type(st))
-      assert.are.equal("boolean", type(st.checkpointed))
-      assert.are.equal("number", type(st.pages_freed))
-      assert.are.equal("number", type(st.wal_bytes))
+      assert.are.equal("number", type(st.seconds))
+      assert.are.equal("table", type(st.backend))
+    end)
+
+    sqlite_it("cleanup's backend part says what SQLite did, also at the top level", function()
+      local st = assert(s:cleanup())
+      assert.are.equal("boolean", type(st.backend.checkpointed))
+      assert.are.equal("number", type(st.backend.pages_freed))
+      assert.are.equal("number", type(st.backend.wal_bytes))
+      assert.are.equal(st.backend.checkpointed, st.checkpointed)
+      assert.are.equal(st.backend.wal_bytes, st.wal_bytes)
+    end)
+
+    it("compact returns the kind-neutral figures and a backend part", function()
+      local c = assert(s:compact())
+      assert.are.equal("number", type(c.steps))
+      assert.are.equal("number", type(c.seconds))
+      assert.are.equal("table", type(c.backend))
+      if helper.sqlite then
+        assert.is_true(c.bytes_before > 0 and c.bytes_after > 0)
+        assert.are.equal("number", type(c.backend.pages_freed))
+        assert.are.equal(c.backend.db_bytes_after, c.db_bytes_after)
+      else
+        assert.is_nil(c.bytes_before) -- LocalDisk does not measure its files
+        assert.are.equal("number", type(c.backend.directories_removed))
+      end
     end)
 
     sqlite_it("cleanup reclaims at most cleanup_vacuum_pages pages", function()
@@ -751,7 +774,7 @@ describe("spool", function()
       assert.are.equal(0, st.wal_bytes)
     end)
 
-    it("cleanup does not checkpoint a WAL under checkpoint_wal_bytes", function()
+    sqlite_it("cleanup does not checkpoint a WAL under checkpoint_wal_bytes", function()
       assert.is_true(s:store(spool.id.new(), blob(8192)))
       local st = assert(s:cleanup())
       assert.is_false(st.checkpointed)
@@ -787,8 +810,17 @@ describe("spool", function()
       assert.are.equal(1, st.loads)
       assert.are.equal(1, st.removes)
       assert.are.equal(1, st.errors_by_kind.not_found)
-      assert.are.equal("number", type(st.db_bytes))
-      assert.are.equal("number", type(st.wal_bytes))
+      assert.are.equal("table", type(st.backend))
+    end)
+
+    sqlite_it("stats measures the files, and SQLite's figures are in its backend part", function()
+      assert.is_true(s:store(spool.id.new(), "x"))
+      local st = s:stats()
+      assert.are.equal(st.backend.db_bytes + st.backend.wal_bytes, st.bytes)
+      for _, k in ipairs({ "db_bytes", "wal_bytes", "page_size", "page_count", "freelist_count" }) do
+        assert.are.equal("number", type(st.backend[k]), k)
+        assert.are.equal(st.backend[k], st[k], k) -- the 0.x top-level names
+      end
     end)
   end)
 

@@ -1112,20 +1112,21 @@ static int ld_compact(void *st, spool_compact_stats *stats, spool_error *err)
 {
     (void)err;
     ld *s = st;
-    memset(stats, 0, sizeof *stats);
     double t0 = spool_monotonic();
     int finished = 0;
+    int64_t removed = 0;
     pthread_mutex_lock(&s->cleanup_lock);
     /* A walk that cleanup() left half-way is finished, then one whole
      * walk is made. */
     for (int round = 0; round < 2; round++) {
         do {
-            stats->pages_freed += prune_step(s, -1, &finished);
+            removed += prune_step(s, -1, &finished);
         } while (!finished);
         stats->steps++;
     }
     pthread_mutex_unlock(&s->cleanup_lock);
     stats->seconds = spool_monotonic() - t0;
+    spool_metrics_set(&stats->backend, "directories_removed", (double)removed);
     return 0;
 }
 
@@ -1133,11 +1134,13 @@ static int ld_cleanup(void *st, spool_cleanup_stats *stats, spool_error *err)
 {
     (void)err;
     ld *s = st;
-    memset(stats, 0, sizeof *stats);
+    double t0 = spool_monotonic();
     int finished;
     pthread_mutex_lock(&s->cleanup_lock);
-    stats->pages_freed = prune_step(s, CLEANUP_STEP, &finished);
+    int64_t removed = prune_step(s, CLEANUP_STEP, &finished);
     pthread_mutex_unlock(&s->cleanup_lock);
+    stats->seconds = spool_monotonic() - t0;
+    spool_metrics_set(&stats->backend, "directories_removed", (double)removed);
     return 0;
 }
 

@@ -1855,42 +1855,55 @@ static int sq_compact(void *st, spool_compact_stats *stats, spool_error *err)
     sq *s = st;
     double t0 = spool_monotonic();
     int step = s->p.sqlite.vacuum_step_pages > 0 ? s->p.sqlite.vacuum_step_pages : 1024;
-    stats->db_bytes_before = file_size(s->db_path);
-    stats->wal_bytes_before = stats->wal_bytes_max = file_size(s->wal_path);
+    int64_t db_before = file_size(s->db_path), wal_before = file_size(s->wal_path);
+    int64_t wal_max = wal_before, pages_freed = 0;
+    stats->bytes_before = db_before + wal_before;
+    int rc = 0;
     for (;;) {
         spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
         conn *c = writer_acquire(s, &dl, err);
-        if (c == NULL)
-            return -1;
+        if (c == NULL) {
+            rc = -1;
+            break;
+        }
         int64_t wal = file_size(s->wal_path);
-        if (wal > stats->wal_bytes_max)
-            stats->wal_bytes_max = wal;
-        int rc = checkpoint(s, c, &dl, err);
+        if (wal > wal_max)
+            wal_max = wal;
+        rc = checkpoint(s, c, &dl, err);
         writer_release(s);
         if (rc != 0)
-            return -1;
+            break;
         /* The writer lock is dropped between steps, so stores go on while
          * a large spool is compacted. */
         int64_t freed = 0;
-        if (vacuum_step(s, step, &dl, &freed, err) != 0)
-            return -1;
-        stats->pages_freed += freed;
+        if ((rc = vacuum_step(s, step, &dl, &freed, err)) != 0)
+            break;
+        pages_freed += freed;
         if (freed <= 0)
             break;
         stats->steps++;
     }
-    stats->db_bytes_after = file_size(s->db_path);
-    stats->wal_bytes_after = file_size(s->wal_path);
+    int64_t db_after = file_size(s->db_path), wal_after = file_size(s->wal_path);
+    stats->bytes_after = db_after + wal_after;
     stats->seconds = spool_monotonic() - t0;
-    return 0;
+    spool_metrics_set(&stats->backend, "db_bytes_before", (double)db_before);
+    spool_metrics_set(&stats->backend, "db_bytes_after", (double)db_after);
+    spool_metrics_set(&stats->backend, "wal_bytes_before", (double)wal_before);
+    spool_metrics_set(&stats->backend, "wal_bytes_after", (double)wal_after);
+    spool_metrics_set(&stats->backend, "wal_bytes_max", (double)wal_max);
+    spool_metrics_set(&stats->backend, "pages_freed", (double)pages_freed);
+    return rc;
 }
 
 static int sq_cleanup(void *st, spool_cleanup_stats *stats, spool_error *err)
 {
     sq *s = st;
+    double t0 = spool_monotonic();
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     int64_t limit = s->p.sqlite.checkpoint_wal_bytes > 0 ? s->p.sqlite.checkpoint_wal_bytes : 64 << 20;
     int pages = s->p.sqlite.cleanup_vacuum_pages > 0 ? s->p.sqlite.cleanup_vacuum_pages : 256;
+    int checkpointed = 0;
+    int64_t pages_freed = 0;
     if (file_size(s->wal_path) > limit) {
         conn *c = writer_acquire(s, &dl, err);
         if (c == NULL)
@@ -1899,11 +1912,14 @@ static int sq_cleanup(void *st, spool_cleanup_stats *stats, spool_error *err)
         writer_release(s);
         if (rc != 0)
             return -1;
-        stats->checkpointed = 1;
+        checkpointed = 1;
     }
-    if (vacuum_step(s, pages, &dl, &stats->pages_freed, err) != 0)
+    if (vacuum_step(s, pages, &dl, &pages_freed, err) != 0)
         return -1;
-    stats->wal_bytes = file_size(s->wal_path);
+    stats->seconds = spool_monotonic() - t0;
+    spool_metrics_set_bool(&stats->backend, "checkpointed", checkpointed);
+    spool_metrics_set(&stats->backend, "pages_freed", (double)pages_freed);
+    spool_metrics_set(&stats->backend, "wal_bytes", (double)file_size(s->wal_path));
     return 0;
 }
 
@@ -1995,6 +2011,7 @@ static int sq_stats(void *st, spool_stats *out, spool_error *err)
     conn *c = reader_acquire(s, &dl, err);
     if (c == NULL)
         return -1;
+    int64_t page_size = 0, page_count = 0, freelist = 0;
     sqlite3_stmt *q = c->st[ST_COUNT_GET];
     int rc = sqlite3_step(q);
     out->entries = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
@@ -2003,25 +2020,32 @@ static int sq_stats(void *st, spool_stats *out, spool_error *err)
     if (rc == SQLITE_OK)
         rc = query_int(c->db, "SELECT count(*) FROM quarantine", &out->quarantined);
     if (rc == SQLITE_OK)
-        rc = query_int(c->db, "PRAGMA page_size", &out->page_size);
+        rc = query_int(c->db, "PRAGMA page_size", &page_size);
     if (rc == SQLITE_OK)
-        rc = query_int(c->db, "PRAGMA page_count", &out->page_count);
+        rc = query_int(c->db, "PRAGMA page_count", &page_count);
     if (rc == SQLITE_OK)
-        rc = query_int(c->db, "PRAGMA freelist_count", &out->freelist_count);
+        rc = query_int(c->db, "PRAGMA freelist_count", &freelist);
     int ret = rc == SQLITE_OK ? 0 : fail(s, c->db, rc, &dl, "stats", err);
     reader_release(s, c);
-    out->db_bytes = file_size(s->db_path);
-    out->wal_bytes = file_size(s->wal_path);
+    int64_t db = file_size(s->db_path), wal = file_size(s->wal_path);
+    out->bytes = db + wal;
+    spool_metrics_set(&out->backend, "db_bytes", (double)db);
+    spool_metrics_set(&out->backend, "wal_bytes", (double)wal);
+    spool_metrics_set(&out->backend, "page_size", (double)page_size);
+    spool_metrics_set(&out->backend, "page_count", (double)page_count);
+    spool_metrics_set(&out->backend, "freelist_count", (double)freelist);
     return ret;
 }
 
 static void sq_health(void *st, spool_health *h)
 {
     sq *s = st;
-    h->wal_bytes = note_wal(s);
+    spool_metrics_set(&h->backend, "wal_bytes", (double)note_wal(s));
     pthread_mutex_lock(&s->pool_lock);
-    h->wal_over_since = s->wal_over_since;
+    double since = s->wal_over_since;
     pthread_mutex_unlock(&s->pool_lock);
+    if (since > 0)
+        spool_metrics_set(&h->backend, "wal_over_since", since);
 }
 
 /* A directory holds a SQLite spool when it has the database file. */

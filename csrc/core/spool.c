@@ -745,6 +745,7 @@ int spool_compact(spool *s, spool_compact_stats *stats, spool_error *err)
     if (err == NULL) /* spool.h: callers may pass NULL */
         err = &ignored;
     memset(stats, 0, sizeof *stats);
+    stats->bytes_before = stats->bytes_after = -1; /* until the backend measures them */
     if (enter(s, err) != 0)
         return -1;
     /* NULL: nothing to reclaim, and that is a success. */
@@ -884,6 +885,7 @@ int spool_get_stats(spool *s, spool_stats *out, spool_error *err)
     if (err == NULL) /* spool.h: callers may pass NULL */
         err = &ignored;
     memset(out, 0, sizeof *out);
+    out->bytes = -1; /* until the backend measures it */
     if (enter(s, err) != 0)
         return -1;
     int rc = s->be->stats(s->st, out, err);

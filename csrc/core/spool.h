@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "spool_error.h"
 #include "spool_id.h"
@@ -110,18 +111,58 @@ typedef struct spool_entry {
 
 typedef struct spool_cursor spool_cursor;
 
+/* A backend's own figures, beside the kind-neutral ones: named numbers
+ * (static names, e.g. SQLite's "wal_bytes", LocalDisk's
+ * "directories_removed") that the core and the binding pass on unread
+ * (Lua: the `backend` table of stats(), compact(), cleanup(), health()). */
+#define SPOOL_METRICS_MAX 12
+typedef struct spool_metrics {
+    int n;
+    struct {
+        const char *name;
+        double value;
+        int boolean; /* 1: a yes/no figure (value 0 or 1) */
+    } m[SPOOL_METRICS_MAX];
+} spool_metrics;
+
+/* Sets metric `name` (a static string) to v, replacing an earlier value
+ * of that name; past SPOOL_METRICS_MAX names the rest are dropped. */
+static inline void spool_metrics_put(spool_metrics *ms, const char *name, double v, int boolean)
+{
+    int i = 0;
+    while (i < ms->n && ms->m[i].name != name)
+        i++;
+    if (i == SPOOL_METRICS_MAX)
+        return;
+    ms->m[i].name = name;
+    ms->m[i].value = v;
+    ms->m[i].boolean = boolean;
+    if (i == ms->n)
+        ms->n++;
+}
+/* The value of metric `name`, or dflt when the backend gave none. */
+static inline double spool_metrics_get(const spool_metrics *ms, const char *name, double dflt)
+{
+    for (int i = 0; i < ms->n; i++)
+        if (strcmp(ms->m[i].name, name) == 0)
+            return ms->m[i].value;
+    return dflt;
+}
+#define spool_metrics_set(ms, name, v) spool_metrics_put((ms), (name), (v), 0)
+#define spool_metrics_set_bool(ms, name, b) spool_metrics_put((ms), (name), (b) ? 1 : 0, 1)
+
+/* Kind-neutral figures are -1 where a backend cannot tell (LocalDisk
+ * does not count its entries: that would be a walk of every file). */
 typedef struct spool_compact_stats {
-    int64_t db_bytes_before, db_bytes_after;
-    int64_t wal_bytes_before, wal_bytes_after, wal_bytes_max;
-    int64_t pages_freed;
-    int steps;
+    int64_t bytes_before, bytes_after; /* what the spool's files occupy */
+    int steps;                         /* bounded steps taken */
     double seconds;
+    spool_metrics backend;
 } spool_compact_stats;
 
 typedef struct spool_cleanup_stats {
-    int checkpointed;
-    int64_t pages_freed;
-    int64_t wal_bytes;
+    double seconds;
+    spool_metrics backend;
 } spool_cleanup_stats;
 
 typedef struct spool_health {
@@ -134,10 +175,7 @@ typedef struct spool_health {
     const char *last_error_kind; /* NULL when no error since open */
     uint64_t free_bytes, total_bytes, free_inodes, total_inodes;
     int reserve_held;          /* the disk-full reserve is in place */
-    int64_t wal_bytes;         /* SQLite: the WAL's size now */
-    double wal_over_since;     /* SQLite: Unix seconds since the WAL has stayed over
-                                * checkpoint_wal_bytes (readers hold old snapshots),
-                                * 0 when it is within bounds */
+    spool_metrics backend;     /* SQLite: wal_bytes, wal_over_since */
 } spool_health;
 
 typedef struct spool_stats {
@@ -145,8 +183,8 @@ typedef struct spool_stats {
     uint64_t overruns; /* writes that succeeded, but finished after their deadline */
     uint64_t errors_by_kind[SPOOL_KIND_COUNT];
     int64_t entries, quarantined;
-    int64_t db_bytes, wal_bytes;
-    int64_t page_size, page_count, freelist_count;
+    int64_t bytes;     /* what the spool's files occupy; -1 when not measured */
+    spool_metrics backend;
 } spool_stats;
 
 /* Fills params with the defaults. */

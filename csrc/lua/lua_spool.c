@@ -513,6 +513,36 @@ static void set_known(lua_State *L, const char *k, int64_t v)
         set_int(L, k, v);
 }
 
+/* Sets the table on top's `backend` field to the backend's figures, and
+ * each of them also at the top level unless a kind-neutral field has its
+ * name there: they lived at the top before the figures were split (the
+ * 0.x tables), and programs read them there. */
+static void set_backend(lua_State *L, const spool_metrics *ms)
+{
+    lua_createtable(L, 0, ms->n);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < ms->n; i++) {
+            const char *k = ms->m[i].name;
+            double v = ms->m[i].value;
+            if (pass == 1) {
+                lua_getfield(L, -2, k);
+                int taken = !lua_isnil(L, -1);
+                lua_pop(L, 1);
+                if (taken)
+                    continue;
+            }
+            if (ms->m[i].boolean)
+                lua_pushboolean(L, v != 0);
+            else if (v == (double)(int64_t)v && v > -9007199254740992.0 && v < 9007199254740992.0)
+                lua_pushinteger(L, (lua_Integer)v);
+            else
+                lua_pushnumber(L, v);
+            lua_setfield(L, pass == 0 ? -2 : -3, k);
+        }
+    }
+    lua_setfield(L, -2, "backend");
+}
+
 static int l_spool_compact(lua_State *L)
 {
     lspool *h = spool_lua_check_spool(L);
@@ -520,15 +550,12 @@ static int l_spool_compact(lua_State *L)
     spool_error err;
     if (spool_compact(h->s, &st, &err) != 0)
         return spool_lua_fail(L, &err);
-    lua_createtable(L, 0, 9);
-    set_int(L, "db_bytes_before", (int64_t)st.db_bytes_before);
-    set_int(L, "db_bytes_after", (int64_t)st.db_bytes_after);
-    set_int(L, "wal_bytes_before", (int64_t)st.wal_bytes_before);
-    set_int(L, "wal_bytes_after", (int64_t)st.wal_bytes_after);
-    set_int(L, "wal_bytes_max", (int64_t)st.wal_bytes_max);
-    set_int(L, "pages_freed", (int64_t)st.pages_freed);
+    lua_createtable(L, 0, 5 + st.backend.n);
+    set_known(L, "bytes_before", st.bytes_before);
+    set_known(L, "bytes_after", st.bytes_after);
     set_int(L, "steps", st.steps);
     set_num(L, "seconds", st.seconds);
+    set_backend(L, &st.backend);
     return 1;
 }
 
@@ -557,11 +584,9 @@ static int l_spool_cleanup(lua_State *L)
     spool_error err;
     if (spool_cleanup(h->s, &st, &err) != 0)
         return spool_lua_fail(L, &err);
-    lua_createtable(L, 0, 3);
-    lua_pushboolean(L, st.checkpointed);
-    lua_setfield(L, -2, "checkpointed");
-    set_int(L, "pages_freed", (int64_t)st.pages_freed);
-    set_int(L, "wal_bytes", (int64_t)st.wal_bytes);
+    lua_createtable(L, 0, 2 + st.backend.n);
+    set_num(L, "seconds", st.seconds);
+    set_backend(L, &st.backend);
     return 1;
 }
 
@@ -636,11 +661,9 @@ static int l_spool_health(lua_State *L)
     set_int(L, "total_bytes", (int64_t)hl.total_bytes);
     set_int(L, "free_inodes", (int64_t)hl.free_inodes);
     set_int(L, "total_inodes", (int64_t)hl.total_inodes);
-    set_int(L, "wal_bytes", hl.wal_bytes);
-    if (hl.wal_over_since > 0)
-        set_num(L, "wal_over_since", hl.wal_over_since);
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "closed");
+    set_backend(L, &hl.backend);
     return 1;
 }
 
@@ -659,15 +682,12 @@ static int l_spool_stats(lua_State *L)
     set_int(L, "overruns", (int64_t)st.overruns);
     set_known(L, "entries", (int64_t)st.entries); /* LocalDisk does not count */
     set_int(L, "quarantined", (int64_t)st.quarantined);
-    set_int(L, "db_bytes", (int64_t)st.db_bytes);
-    set_int(L, "wal_bytes", (int64_t)st.wal_bytes);
-    set_int(L, "page_size", (int64_t)st.page_size);
-    set_int(L, "page_count", (int64_t)st.page_count);
-    set_int(L, "freelist_count", (int64_t)st.freelist_count);
+    set_known(L, "bytes", st.bytes);
     lua_createtable(L, 0, SPOOL_KIND_COUNT);
     for (int k = SPOOL_NOT_FOUND; k < SPOOL_MISUSE; k++)
         set_int(L, spool_kind_name((spool_kind)k), (int64_t)st.errors_by_kind[k]);
     lua_setfield(L, -2, "errors_by_kind");
+    set_backend(L, &st.backend);
     return 1;
 }
 

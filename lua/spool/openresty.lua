@@ -241,10 +241,17 @@ function _M.remove(name, id)
 end
 
 -- "k=v k=v" of a compact/cleanup stats table: the form that crosses
--- from a worker thread's Lua state.
+-- from a worker thread's Lua state.  A nested table (the backend's
+-- figures) is written as "backend.k=v".
 local function summary(stats)
     local parts = {}
-    for k, v in pairs(stats) do parts[#parts + 1] = k .. "=" .. tostring(v) end
+    for k, v in pairs(stats) do
+        if type(v) == "table" then
+            for k2, v2 in pairs(v) do parts[#parts + 1] = k .. "." .. k2 .. "=" .. tostring(v2) end
+        else
+            parts[#parts + 1] = k .. "=" .. tostring(v)
+        end
+    end
     table.sort(parts)
     return table.concat(parts, " ")
 end
@@ -282,29 +289,33 @@ end
 function _M.metrics(names)
     local out = {}
     local function line(s) out[#out + 1] = s end
-    line("# HELP spool_entries Entries in the spool.")
-    line("# TYPE spool_entries gauge")
     local gauges = {}
     -- stats() reads a live count, not a count(*): cheap on every scrape.
     -- A spool shut down reports zeros and unhealthy.
-    local closed = { st = { entries = 0, db_bytes = 0, wal_bytes = 0 },
+    local closed = { st = { entries = 0, bytes = 0, backend = {} },
                      h = { healthy = false, error_latched = false, space_low = false, free_bytes = 0 } }
     for _, name in ipairs(names) do
         local s = get(name)
         local st = s and s:stats()
         local h = s and s:health()
         gauges[name] = st and h and { st = st, h = h } or closed
-        line(('spool_entries{spool="%s"} %d'):format(name, gauges[name].st.entries))
     end
+    -- One gauge; a spool for which f answers nil (a figure its backend
+    -- does not keep: LocalDisk counts no entries) has no sample.
     local function gauge(metric, help, f)
         line("# HELP " .. metric .. " " .. help)
         line("# TYPE " .. metric .. " gauge")
         for _, name in ipairs(names) do
-            line(('%s{spool="%s"} %s'):format(metric, name, f(gauges[name])))
+            local v = f(gauges[name])
+            if v ~= nil then line(('%s{spool="%s"} %s'):format(metric, name, v)) end
         end
     end
-    gauge("spool_database_bytes", "Size of the database file.", function(g) return ("%d"):format(g.st.db_bytes) end)
-    gauge("spool_wal_bytes", "Size of the WAL file.", function(g) return ("%d"):format(g.st.wal_bytes) end)
+    local function count(v) return v and ("%d"):format(v) end
+    gauge("spool_entries", "Entries in the spool.", function(g) return count(g.st.entries) end)
+    gauge("spool_bytes", "Bytes the spool's files occupy.", function(g) return count(g.st.bytes) end)
+    gauge("spool_database_bytes", "Size of the database file (SQLite).",
+        function(g) return count(g.st.backend.db_bytes) end)
+    gauge("spool_wal_bytes", "Size of the WAL file (SQLite).", function(g) return count(g.st.backend.wal_bytes) end)
     gauge("spool_healthy", "1 when the spool accepts writes.", function(g) return g.h.healthy and "1" or "0" end)
     gauge("spool_gate_latched", "1 while the health gate is latched by errors.",
         function(g) return g.h.error_latched and "1" or "0" end)
