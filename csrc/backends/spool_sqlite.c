@@ -135,10 +135,6 @@ typedef struct sq {
     conn *writer;
     pthread_mutex_t pool_lock;
     conn *idle;
-    pthread_mutex_t q_lock; /* group commit queue */
-    pthread_cond_t q_cond;
-    struct wreq *q_head, *q_tail;
-    int leader_active;
     struct sq *next_abandoned;
 } sq;
 
@@ -846,8 +842,6 @@ static void sq_free(sq *s)
     }
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->pool_lock);
-    pthread_mutex_destroy(&s->q_lock);
-    pthread_cond_destroy(&s->q_cond);
     free(s->dir);
     free(s->db_path);
     free(s->wal_path);
@@ -870,12 +864,6 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     pthread_mutex_init(&s->write_lock, NULL);
     pthread_mutex_init(&s->pool_lock, NULL);
-    pthread_mutex_init(&s->q_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->q_cond, &ca);
-    pthread_condattr_destroy(&ca);
     s->p = *p;
     s->sync_full = p->flush;
     mode_t dir_mode = p->group_access ? 0750 : 0700, file_mode = p->group_access ? 0640 : 0600;
@@ -1156,77 +1144,30 @@ static uint32_t entry_sum(const uint8_t *key, size_t key_len, const void *data, 
 
 /* ------------------------------------------------------ group commit
  *
- * Stores and removes from several threads are committed together: each
- * caller queues a request; the first caller that finds no leader becomes
- * the leader, takes every queued request, runs them in one transaction
- * (one savepoint each, so that one request's failure is its own) and one
- * commit (synced if any of them asked for durability), then wakes the
- * followers with their own results.  Requests that queue up while a
- * leader commits form the next batch.  A request still queued when its
- * deadline passes leaves the queue with its deadline error; once taken,
- * it waits for the commit, so that no caller hears "failed" about data
- * that was committed, nor "stored" before it was.
+ * The core queues stores and removes and hands them here in batches
+ * (csrc/core/spool_group.h): one transaction, one commit.
  */
 
-#define BATCH_MAX 512
-/* A batch stops growing past this many bytes of data: a commit much
- * larger than the WAL's autocheckpoint size (4 MiB by default) would be
- * checkpointed whole at every commit, writing each entry twice more. */
-#define BATCH_BYTES (2u << 20)
-
-enum { REQ_STORE, REQ_REMOVE };
-enum { REQ_QUEUED, REQ_TAKEN, REQ_DONE };
-
-typedef struct wreq {
-    int op;
-    const spool_item *items; /* REQ_STORE */
-    const spool_id *ids;     /* REQ_REMOVE */
-    size_t n;
-    int durable;
-    const spool_deadline *dl;
-    int state;
-    int rc; /* 0, or -1 with err */
-    spool_error err;
-    size_t removed;
-    int64_t delta; /* change to the live entry count */
-    struct wreq *next;
-} wreq;
-
-/* The data a request brings to a batch, roughly. */
-static size_t req_bytes(const struct wreq *r);
-
-/* Fails a request with err (copied). */
-static void req_fail(wreq *r, const spool_error *err)
-{
-    r->rc = -1;
-    r->err = *err;
-}
-
-static size_t req_bytes(const wreq *r)
-{
-    size_t b = 0;
-    if (r->op == REQ_STORE)
-        for (size_t i = 0; i < r->n; i++)
-            b += r->items[i].len + 64;
-    else
-        b = r->n * 64;
-    return b;
-}
-
 /* Runs one request's statements inside the open transaction.
- * Returns SQLITE_OK, or the failing code with r->err set. */
-static int req_apply(sq *s, conn *c, wreq *r)
+ * Adds the change to the live entry count to *delta.  Returns SQLITE_OK,
+ * or the failing code with r->err set. */
+static int req_apply(sq *s, conn *c, spool_write_req *r, int64_t *delta)
 {
-    sqlite3_stmt *st = c->st[r->op == REQ_STORE ? ST_INSERT : ST_DELETE];
+    sqlite3_stmt *st = c->st[r->op == SPOOL_WRITE_STORE ? ST_INSERT : ST_DELETE];
     r->removed = 0;
-    r->delta = 0;
+    *delta = 0;
     for (size_t i = 0; i < r->n; i++) {
         uint8_t key[SPOOL_ID_BYTES];
         int rc;
-        if (r->op == REQ_STORE) {
+        if (r->op == SPOOL_WRITE_STORE) {
             const spool_item *it = &r->items[i];
-            if (it->len > INT_MAX) {
-                spool_error_set(&r->err, SPOOL_MISUSE, "data: %zu bytes is more than an entry can hold", it->len);
+            /* Refused before SQLite sees it: it would answer a NOT NULL
+             * failure (its blob limit). */
+            if (it->len > (size_t)s->max_entry) {
+                spool_error_set(&r->err, SPOOL_MISUSE,
+                                "data: an entry of %zu bytes is larger than the largest a spool holds "
+                                "(%lld bytes: SQLite's length limit less 64)",
+                                it->len, (long long)s->max_entry);
                 return SQLITE_TOOBIG;
             }
             spool_id_to_key(&it->id, key);
@@ -1239,7 +1180,7 @@ static int req_apply(sq *s, conn *c, wreq *r)
             if (rc == SQLITE_OK)
                 rc = step_done(st);
             if (rc == SQLITE_OK && sqlite3_last_insert_rowid(c->db) != 0)
-                r->delta++; /* a new entry, not a replaced one */
+                (*delta)++; /* a new entry, not a replaced one */
             sqlite3_clear_bindings(st);
         } else {
             spool_id_to_key(&r->ids[i], key);
@@ -1248,44 +1189,15 @@ static int req_apply(sq *s, conn *c, wreq *r)
                 rc = step_done(st);
             if (rc == SQLITE_OK) {
                 r->removed += (size_t)sqlite3_changes(c->db);
-                r->delta -= sqlite3_changes(c->db);
+                *delta -= sqlite3_changes(c->db);
             }
         }
         if (rc != SQLITE_OK) {
-            fail(s, c->db, rc, r->dl, r->op == REQ_STORE ? "store" : "remove", &r->err);
+            fail(s, c->db, rc, r->dl, r->op == SPOOL_WRITE_STORE ? "store" : "remove", &r->err);
             return rc;
         }
     }
     return SQLITE_OK;
-}
-
-/* The earliest deadline among the requests still pending in a batch. */
-static wreq *earliest(wreq **batch, int n)
-{
-    wreq *e = NULL;
-    for (int i = 0; i < n; i++)
-        if (batch[i]->rc == 0 && (e == NULL || batch[i]->dl->at < e->dl->at))
-            e = batch[i];
-    return e;
-}
-
-/* Fails every pending request whose deadline has passed.  Returns how
- * many are still pending. */
-static int expire(wreq **batch, int n)
-{
-    double now = spool_monotonic();
-    int pending = 0;
-    for (int i = 0; i < n; i++) {
-        if (batch[i]->rc != 0)
-            continue;
-        if (batch[i]->dl->at <= now) {
-            spool_deadline_error(batch[i]->dl, &batch[i]->err);
-            batch[i]->rc = -1;
-        } else {
-            pending++;
-        }
-    }
-    return pending;
 }
 
 /* Adds delta to the live entry count inside the open transaction.
@@ -1300,21 +1212,18 @@ static int count_add(conn *c, int64_t delta)
     return rc;
 }
 
-/* Runs a batch as the leader: one transaction, one commit.  Sets each
- * request's rc and err. */
-static void run_batch(sq *s, wreq **batch, int n)
+/* The driver's apply_batch (spool_group.h): one transaction (a savepoint
+ * per request, so that one request's failure is its own) and one commit,
+ * synced if a request asked for it. */
+static void sq_apply_batch(void *st, spool_write_req **batch, size_t n, int durable)
 {
-    int durable = 0;
-    for (int i = 0; i < n; i++) {
-        batch[i]->rc = 0;
-        durable |= batch[i]->durable;
-    }
-    durable = durable && !s->sync_full;
+    sq *s = st;
+    durable = durable && !s->sync_full; /* with sync FULL every commit syncs */
     conn *c = NULL;
     /* Wait for the write lock until the earliest deadline; requests whose
      * deadline passed drop out and the rest wait on. */
     while (c == NULL) {
-        wreq *e = earliest(batch, n);
+        spool_write_req *e = spool_group_earliest(batch, n);
         if (e == NULL)
             return;
         spool_error err;
@@ -1323,31 +1232,30 @@ static void run_batch(sq *s, wreq **batch, int n)
         if (c != NULL)
             break;
         if (err.kind == SPOOL_CALLER_DEADLINE_EXCEEDED || err.kind == SPOOL_BACKPRESSURE_TIMEOUT) {
-            if (expire(batch, n) == 0)
+            if (spool_group_expire(batch, n) == 0)
                 return;
             continue;
         }
-        for (int i = 0; i < n; i++)
-            if (batch[i]->rc == 0)
-                req_fail(batch[i], &err);
+        spool_group_fail_pending(batch, n, &err);
         return;
     }
     int use_savepoints = n > 1, applied = 0;
     int64_t delta = 0;
-    for (int i = 0; i < n; i++) {
-        wreq *r = batch[i];
+    for (size_t i = 0; i < n; i++) {
+        spool_write_req *r = batch[i];
+        int64_t r_delta = 0;
         if (r->rc != 0)
             continue;
         int rc = use_savepoints ? step_done(c->st[ST_SAVEPOINT]) : SQLITE_OK;
         if (rc != SQLITE_OK)
             fail(s, c->db, rc, r->dl, "savepoint", &r->err);
         else
-            rc = req_apply(s, c, r);
+            rc = req_apply(s, c, r, &r_delta);
         if (rc == SQLITE_OK && use_savepoints && (rc = step_done(c->st[ST_RELEASE])) != SQLITE_OK)
             fail(s, c->db, rc, r->dl, "release savepoint", &r->err);
         if (rc == SQLITE_OK) {
             applied++;
-            delta += r->delta;
+            delta += r_delta;
             continue;
         }
         r->rc = -1;
@@ -1359,127 +1267,25 @@ static void run_batch(sq *s, wreq **batch, int n)
             /* A batch of one, or SQLite rolled the whole transaction back
              * (disk full, I/O error ...), or the savepoint could not be
              * undone: the whole batch fails with this error. */
-            for (int j = 0; j < i; j++)
-                if (batch[j]->rc == 0)
-                    req_fail(batch[j], &r->err);
+            spool_group_fail_pending(batch, n, &r->err);
             applied = 0;
-            for (int j = i + 1; j < n; j++)
-                if (batch[j]->rc == 0)
-                    req_fail(batch[j], &r->err);
             break;
         }
     }
     spool_error err;
     spool_error_clear(&err);
     /* The commit's deadline is the earliest of those still pending. */
-    wreq *e = earliest(batch, n);
+    spool_write_req *e = spool_group_earliest(batch, n);
     if (applied > 0 && delta != 0) {
         int rc = count_add(c, delta);
         if (rc != SQLITE_OK) {
             fail(s, c->db, rc, e ? e->dl : batch[0]->dl, "count entries", &err);
-            for (int i = 0; i < n; i++)
-                if (batch[i]->rc == 0)
-                    req_fail(batch[i], &err);
+            spool_group_fail_pending(batch, n, &err);
             applied = 0; /* rolled back below: nothing of the batch is kept */
         }
     }
     if (write_end(s, c, applied > 0, durable, e ? e->dl : batch[0]->dl, &err) != 0 && applied > 0)
-        for (int i = 0; i < n; i++)
-            if (batch[i]->rc == 0)
-                req_fail(batch[i], &err);
-}
-
-/* Queues a request and returns when it is done: as the leader of a
- * batch, or as a follower woken by one.  Returns the request's rc. */
-static int submit(sq *s, wreq *r, spool_error *err)
-{
-    r->state = REQ_QUEUED;
-    r->rc = 0;
-    r->next = NULL;
-    spool_error_clear(&r->err);
-    pthread_mutex_lock(&s->q_lock);
-    if (s->q_tail)
-        s->q_tail->next = r;
-    else
-        s->q_head = r;
-    s->q_tail = r;
-    while (r->state != REQ_DONE) {
-        if (!s->leader_active) {
-            wreq *batch[BATCH_MAX];
-            int n = 0;
-            s->leader_active = 1;
-            size_t bytes = 0;
-            while (s->q_head != NULL && n < BATCH_MAX && (n == 0 || bytes < BATCH_BYTES)) {
-                wreq *q = s->q_head;
-                s->q_head = q->next;
-                q->state = REQ_TAKEN;
-                batch[n++] = q;
-                bytes += req_bytes(q);
-            }
-            if (s->q_head == NULL)
-                s->q_tail = NULL;
-            pthread_mutex_unlock(&s->q_lock);
-            run_batch(s, batch, n);
-            pthread_mutex_lock(&s->q_lock);
-            for (int i = 0; i < n; i++)
-                batch[i]->state = REQ_DONE;
-            s->leader_active = 0;
-            pthread_cond_broadcast(&s->q_cond);
-            continue;
-        }
-        if (r->state == REQ_QUEUED) {
-            struct timespec ts;
-            double whole = floor(r->dl->at);
-            ts.tv_sec = (time_t)whole;
-            ts.tv_nsec = (long)((r->dl->at - whole) * 1e9);
-            if (pthread_cond_timedwait(&s->q_cond, &s->q_lock, &ts) == ETIMEDOUT && r->state == REQ_QUEUED) {
-                /* Still queued at its deadline: leave the queue. */
-                wreq **p = &s->q_head, *prev = NULL;
-                while (*p != r) {
-                    prev = *p;
-                    p = &(*p)->next;
-                }
-                *p = r->next;
-                if (s->q_tail == r)
-                    s->q_tail = prev;
-                spool_deadline_error(r->dl, &r->err);
-                r->rc = -1;
-                r->state = REQ_DONE;
-            }
-        } else {
-            pthread_cond_wait(&s->q_cond, &s->q_lock); /* taken: the commit decides */
-        }
-    }
-    pthread_mutex_unlock(&s->q_lock);
-    if (r->rc != 0 && err != NULL)
-        *err = r->err;
-    return r->rc;
-}
-
-static int sq_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
-                    spool_error *err)
-{
-    sq *s = st;
-    /* Refused before anything is queued: SQLite would answer a NOT NULL
-     * failure (its blob limit) from inside the batch. */
-    for (size_t i = 0; i < n; i++)
-        if (items[i].len > (size_t)s->max_entry)
-            return spool_error_set(err, SPOOL_MISUSE,
-                                   "data: an entry of %zu bytes is larger than the largest a spool holds "
-                                   "(%lld bytes: SQLite's length limit less 64)",
-                                   items[i].len, (long long)s->max_entry);
-    wreq r = {.op = REQ_STORE, .items = items, .n = n, .durable = force_sync, .dl = dl};
-    return submit(st, &r, err);
-}
-
-static int sq_remove(void *st, const spool_id *ids, size_t n, int force_sync, const spool_deadline *dl,
-                     size_t *removed, spool_error *err)
-{
-    wreq r = {.op = REQ_REMOVE, .ids = ids, .n = n, .durable = force_sync, .dl = dl};
-    if (submit(st, &r, err) != 0)
-        return -1;
-    *removed = r.removed;
-    return 0;
+        spool_group_fail_pending(batch, n, &err);
 }
 
 static int sq_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, const spool_deadline *dl,
@@ -2088,16 +1894,14 @@ static const spool_option sq_options[] = {
 };
 
 const spool_backend spool_sqlite_backend = {
-    .version = 1,
+    .version = 2,
     .probe = sq_probe,
     .options_key = "sqlite",
     .options = sq_options,
     .params_offset = offsetof(spool_params, sqlite),
     .kind = "SQLite",
     .open = sq_open,
-    .store = sq_store,
     .load = sq_load,
-    .remove = sq_remove,
     .cursor_open = sq_cursor_open,
     .cursor_next = sq_cursor_next,
     .cursor_close = sq_cursor_close,
@@ -2111,4 +1915,5 @@ const spool_backend spool_sqlite_backend = {
     .stats = sq_stats,
     .close = sq_close,
     .health = sq_health,
+    .apply_batch = sq_apply_batch,
 };

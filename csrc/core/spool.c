@@ -54,6 +54,8 @@ struct spool {
     atomic_ullong n_overruns;  /* writes that succeeded after their deadline */
     atomic_ullong n_by_kind[SPOOL_KIND_COUNT];
     spool_close_hook on_close; /* set once, before the handle is shared */
+    spool_apply_fn apply;      /* the driver's apply_batch, or NULL */
+    spool_group group;         /* its queue, when apply is set */
 };
 
 struct spool_cursor {
@@ -306,12 +308,20 @@ static const spool_backend *backend_at(size_t i)
     return i < atomic_load_explicit(&n_registered, memory_order_acquire) ? registered[i] : NULL;
 }
 
+/* The driver's apply_batch: read only from a version 2 table (an older
+ * table ends before the slot). */
+static spool_apply_fn backend_apply(const spool_backend *b)
+{
+    return b->version >= 2 ? b->apply_batch : NULL;
+}
+
 /* Whether a driver has every required slot (spool_backend.h). */
 static int backend_complete(const spool_backend *b)
 {
-    return b->version >= 1 && b->kind != NULL && b->kind[0] != '\0' && b->open != NULL && b->store != NULL &&
-           b->load != NULL && b->remove != NULL && b->cursor_open != NULL && b->cursor_next != NULL &&
-           b->cursor_close != NULL && b->stats != NULL && b->close != NULL;
+    return b->version >= 1 && b->kind != NULL && b->kind[0] != '\0' && b->open != NULL &&
+           ((b->store != NULL && b->remove != NULL) || backend_apply(b) != NULL) && b->load != NULL &&
+           b->cursor_open != NULL && b->cursor_next != NULL && b->cursor_close != NULL && b->stats != NULL &&
+           b->close != NULL;
 }
 
 /* The backend named kind, or NULL. */
@@ -381,6 +391,21 @@ static const spool_backend *backend_for(const spool_params *params, spool_error 
     return found ? found : named ? named : spool_builtin_backends[0];
 }
 
+/* A store or remove through the group commit when the driver batches,
+ * else straight to its slot.  Returns 0 or -1 with err. */
+static int backend_write(spool *s, spool_write_op op, const spool_item *items, const spool_id *ids, size_t n,
+                         int force_sync, const spool_deadline *dl, size_t *removed, spool_error *err)
+{
+    if (s->apply == NULL)
+        return op == SPOOL_WRITE_STORE ? s->be->store(s->st, items, n, force_sync, dl, err)
+                                       : s->be->remove(s->st, ids, n, force_sync, dl, removed, err);
+    spool_write_req r = {.op = op, .items = items, .ids = ids, .n = n, .durable = force_sync, .dl = dl};
+    int rc = spool_group_submit(&s->group, &r, s->apply, s->st, err);
+    if (rc == 0 && removed != NULL)
+        *removed = r.removed;
+    return rc;
+}
+
 int spool_open(const spool_params *params, spool **out, spool_error *err)
 {
     spool_error ignored;
@@ -409,7 +434,15 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
     s->params.path = s->path;
     s->params.kind = be->kind;
     s->be = be;
+    s->apply = backend_apply(be);
+    if (s->apply != NULL && spool_group_init(&s->group) != 0) {
+        free(s->path);
+        free(s);
+        return spool_error_set(err, SPOOL_INTERNAL, "cannot create the write queue of spool %s", params->path);
+    }
     if (be->open(&s->params, &s->st, err) != 0) {
+        if (s->apply != NULL)
+            spool_group_destroy(&s->group);
         free(s->path);
         free(s);
         return -1;
@@ -467,7 +500,7 @@ int spool_store_many(spool *s, const spool_item *items, size_t n, const spool_wr
     if (limit_acquire(&s->stores, dl.at) != 0) {
         rc = spool_deadline_error(&dl, err);
     } else {
-        rc = s->be->store(s->st, items, n, opts != NULL && opts->force_sync, &dl, err);
+        rc = backend_write(s, SPOOL_WRITE_STORE, items, NULL, n, opts != NULL && opts->force_sync, &dl, NULL, err);
         limit_release(&s->stores);
     }
     if (rc == 0) {
@@ -556,7 +589,7 @@ int spool_remove_many(spool *s, const spool_id *ids, size_t n, const spool_write
     if (limit_acquire(&s->removes, dl.at) != 0) {
         rc = spool_deadline_error(&dl, err);
     } else {
-        rc = s->be->remove(s->st, ids, n, opts != NULL && opts->force_sync, &dl, removed, err);
+        rc = backend_write(s, SPOOL_WRITE_REMOVE, NULL, ids, n, opts != NULL && opts->force_sync, &dl, removed, err);
         limit_release(&s->removes);
     }
     if (rc == 0) {
@@ -603,6 +636,8 @@ void spool_release(spool *s)
     if (s->on_close != NULL)
         s->on_close(s);
     spool_shutdown(s, NULL);
+    if (s->apply != NULL)
+        spool_group_destroy(&s->group);
     limit_destroy(&s->stores);
     limit_destroy(&s->loads);
     limit_destroy(&s->removes);

@@ -11,13 +11,18 @@
 
 #include "spool.h"
 #include "spool_deadline.h"
+#include "spool_group.h"
 
 /* The driver contract's version.  Version 1: every slot below up to
- * `health`.  A later version appends slots; a driver of an earlier
- * version leaves them out, and the core treats them as NULL.
+ * `health`.  Version 2 appends `apply_batch`.  A later version appends
+ * slots; a driver of an earlier version leaves them out (its table is
+ * shorter), and the core never reads them: they count as NULL.
  *
- * Required: open, store, load, remove, the three cursor slots, stats,
- * close (a driver without one is refused at open, as internal).  A NULL
+ * Required: open, load, the three cursor slots, stats, close, and either
+ * store and remove or (version 2) apply_batch; a driver without them is
+ * refused (spool_backend_register: misuse).  With apply_batch the core
+ * queues every store and remove and hands them over in batches (group
+ * commit, spool_group.h), and store and remove are not called.  A NULL
  * optional slot has a documented answer:
  *   probe              the kind is never detected, only named
  *   quarantine, restore, purge   misuse: "the <kind> backend keeps no quarantine"
@@ -29,7 +34,7 @@
  * 0 or -1 with err set: a kind from spool_error.h, and the backend's own
  * code and its name (err->code, err->code_name: SQLite's extended result
  * code, an errno, a RocksDB status), which the core passes on unread. */
-#define SPOOL_BACKEND_VERSION 1
+#define SPOOL_BACKEND_VERSION 2
 
 /* One tuning option of a backend, declared once: the Lua binding reads
  * the value into the backend's parameters by `offset`, the Lua layer
@@ -98,6 +103,12 @@ typedef struct spool_backend {
     /* Optional (NULL: nothing to add): fills the backend's part of h.
      * Cheap: no lock other than the backend's own, at most a stat(). */
     void (*health)(void *st, spool_health *h);
+    /* Version 2.  Commits a batch of stores and removes from several
+     * callers together (spool_group.h): each request all or nothing, one
+     * request's failure its own where the storage allows, waiting for
+     * the storage no longer than the earliest pending deadline
+     * (spool_group_expire drops the ones that passed). */
+    spool_apply_fn apply_batch;
 } spool_backend;
 
 /* Adds a backend that a C program brings, after the built-in ones, in

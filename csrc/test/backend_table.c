@@ -3,9 +3,14 @@
  * in-memory backend with only the required slots is registered and used
  * through the public API; its NULL optional slots get the answers
  * spool_backend.h documents; an incomplete driver and a taken kind are
- * refused; the registered kind is listed after the built-in ones.
+ * refused; the registered kind is listed after the built-in ones.  A
+ * version 2 driver with apply_batch instead of store and remove gets its
+ * writes in batches from several threads; a version 1 table's slot past
+ * its end is never read.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +182,114 @@ static const spool_backend memory_backend = {
     .close = mem_close,
 };
 
+/* ------------------------------------------- the batching variant */
+
+static atomic_int batches, requests, largest;
+
+static void mem_apply(void *st, spool_write_req **reqs, size_t n, int durable)
+{
+    (void)durable;
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* lets the other threads queue behind */
+    atomic_fetch_add(&batches, 1);
+    atomic_fetch_add(&requests, (int)n);
+    if ((int)n > atomic_load(&largest))
+        atomic_store(&largest, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        spool_write_req *r = reqs[i];
+        r->rc = r->op == SPOOL_WRITE_STORE ? mem_store(st, r->items, r->n, r->durable, r->dl, &r->err)
+                                           : mem_remove(st, r->ids, r->n, r->durable, r->dl, &r->removed, &r->err);
+    }
+}
+
+static void never_called(void *st, spool_write_req **reqs, size_t n, int durable)
+{
+    (void)st;
+    (void)reqs;
+    (void)n;
+    (void)durable;
+    abort();
+}
+
+static spool *shared;
+static spool_id thread_ids[4][3];
+
+static void *store_three(void *arg)
+{
+    long t = (long)arg;
+    for (int i = 0; i < 3; i++) {
+        spool_id_new(&thread_ids[t][i]);
+        if (spool_store(shared, &thread_ids[t][i], "b", 1, NULL, NULL) != 0)
+            abort();
+    }
+    return NULL;
+}
+
+/* Opens kind in dir. */
+static spool *open_kind(const char *dir, const char *kind)
+{
+    spool_params p;
+    spool_params_init(&p);
+    p.path = dir;
+    p.kind = kind;
+    p.reserve_bytes = 0;
+    spool *s = NULL;
+    spool_error err;
+    return spool_open(&p, &s, &err) == 0 ? s : NULL;
+}
+
+static void batching(const char *dir)
+{
+    spool_error err;
+    spool_backend batched = memory_backend;
+    batched.kind = "Batched";
+    batched.store = NULL;
+    batched.remove = NULL;
+    batched.apply_batch = mem_apply;
+    spool_backend neither = batched;
+    neither.kind = "Neither";
+    neither.apply_batch = NULL;
+    ok(spool_backend_register(&neither, &err) != 0 && err.kind == SPOOL_MISUSE,
+       "a driver with neither store and remove nor apply_batch is refused");
+    static spool_backend batched_static, v1_static;
+    batched_static = batched;
+    ok(spool_backend_register(&batched_static, &err) == 0, "a driver with apply_batch instead of store and remove registers");
+    shared = open_kind(dir, "Batched");
+    pthread_t th[4];
+    for (long t = 0; t < 4; t++)
+        pthread_create(&th[t], NULL, store_three, (void *)t);
+    for (int t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+    int found = 0;
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 3; i++) {
+            void *d;
+            size_t len;
+            if (spool_load(shared, &thread_ids[t][i], &d, &len, &err) == 0) {
+                found++;
+                spool_free(d);
+            }
+        }
+    ok(found == 12 && atomic_load(&requests) == 12, "12 stores from 4 threads go through apply_batch (%d loaded)", found);
+    ok(atomic_load(&batches) < 12 && atomic_load(&largest) > 1,
+       "the core batches them: %d calls, up to %d requests in one", atomic_load(&batches), atomic_load(&largest));
+    size_t removed = 0;
+    ok(spool_remove_many(shared, thread_ids[0], 3, NULL, &removed, &err) == 0 && removed == 3,
+       "a remove through apply_batch reports what it removed (%zu)", removed);
+    spool_close(shared);
+
+    v1_static = memory_backend;
+    v1_static.kind = "VersionOne";
+    v1_static.version = 1;
+    v1_static.apply_batch = never_called; /* past a version 1 table's end: must not be read */
+    ok(spool_backend_register(&v1_static, &err) == 0, "a version 1 driver registers");
+    spool *s = open_kind(dir, "VersionOne");
+    spool_id id;
+    spool_id_new(&id);
+    ok(s != NULL && spool_store(s, &id, "x", 1, NULL, &err) == 0, "its stores go to its store slot, not past its end");
+    spool_close(s);
+}
+
 int main(void)
 {
     spool_error err;
@@ -235,9 +348,10 @@ int main(void)
     spool_health h;
     ok(spool_get_health(s, &h, &err) == 0 && h.healthy, "no health slot: the core's health alone");
     spool_close(s);
+    batching(dir);
 
     p.kind = "Nothing";
-    ok(spool_open(&p, &s, &err) != 0 && strstr(err.message, "available: SQLite, LocalDisk, Memory") != NULL,
+    ok(spool_open(&p, &s, &err) != 0 && strstr(err.message, "available: SQLite, LocalDisk, Memory, Batched, VersionOne") != NULL,
        "an unknown kind lists every available one (%s)", err.message);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
