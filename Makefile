@@ -78,10 +78,12 @@ $(LIBSPOOL): $(LIB_OBJS)
 	$(AR) rcs $@ $(LIB_OBJS)
 
 # C test programs, linked against the core (no Lua).
-CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads
+CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs
 $(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) $(SQLITE_CFLAGS) -o $@ $< $(LIBSPOOL) $(LIBS)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) $(SQLITE_CFLAGS) -o $@ $< $(LIBSPOOL) $(LIBS) $(TEST_LDFLAGS)
+# It counts the library's syncs by wrapping them.
+$(BUILD)/test/localdisk_syncs: TEST_LDFLAGS = -Wl,--wrap=fsync -Wl,--wrap=fdatasync
 
 # C test programs that embed Lua (the module's own objects, linked with
 # the interpreter's library: only the test program links Lua).

@@ -462,11 +462,26 @@ static void undo(ld *s, pending *pd, size_t n, spool_error *err)
     }
 }
 
-static int ld_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
-                    spool_error *err)
+/* Closes the leaf directories of pd and frees it; with rc != 0 first
+ * undoes what it did. */
+static void store_finish(ld *s, pending *pd, size_t n, int rc, spool_error *err)
 {
-    ld *s = st;
-    int durable = force_sync || s->flush;
+    if (rc != 0)
+        undo(s, pd, n, err);
+    for (size_t i = 0; i < n; i++)
+        if (pd[i].leaf >= 0)
+            close(pd[i].leaf);
+    free(pd);
+}
+
+/* The first part of a store: every item written to new/ (synced when
+ * durable), then renamed into place.  Returns 0 with *out the pending
+ * records for the directory syncs and store_finish, or -1 with err and
+ * nothing left behind. */
+static int store_prepare(ld *s, const spool_item *items, size_t n, int durable, const spool_deadline *dl,
+                         pending **out, spool_error *err)
+{
+    *out = NULL;
     if (spool_monotonic() >= dl->at)
         return spool_deadline_error(dl, err);
     pending *pd = calloc(n ? n : 1, sizeof *pd);
@@ -512,35 +527,157 @@ static int ld_store(void *st, const spool_item *items, size_t n, int force_sync,
         }
     }
     pthread_rwlock_unlock(&s->shape);
-    /* A durable store syncs the directories that name its files: the
-     * leaf (the rename) and, for each level it created, that level's
-     * parent. */
-    for (i = 0; i < n && rc == 0 && durable; i++) {
-        if (fsync(pd[i].leaf) != 0) {
-            rc = sys_fail(err, errno, "sync directory of", s->dir, pd[i].file);
-            break;
-        }
-        for (int up = 0; up < pd[i].created && rc == 0; up++) {
+    if (rc != 0) {
+        store_finish(s, pd, n, rc, err);
+        return -1;
+    }
+    *out = pd;
+    return 0;
+}
+
+/* The directories a durable store must sync: the leaf of each item (the
+ * rename) and, for each level the store created, that level's parent;
+ * as paths under data/ ("" for data/ itself).  Calls fn(ud, path) for
+ * each, stopping at the first nonzero answer, which it returns. */
+static int store_dirs(const pending *pd, size_t n, int (*fn)(void *ud, const char *path), void *ud)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (int up = -1; up < pd[i].created; up++) {
             char path[LEVELS * 3] = "";
             size_t len = 0;
-            int depth = LEVELS - 1 - up;
+            int depth = LEVELS - 1 - up; /* up = -1: the leaf itself */
             for (int d = 0; d < depth; d++)
                 len += (size_t)snprintf(path + len, sizeof path - len, d ? "/%s" : "%s", pd[i].dirs[d]);
-            int fd = depth == 0 ? dup(s->datafd)
-                                : openat(s->datafd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0 || fsync(fd) != 0)
-                rc = sys_fail(err, errno, "sync directory", s->dir, "data");
-            if (fd >= 0)
-                close(fd);
+            int rc = fn(ud, path);
+            if (rc != 0)
+                return rc;
         }
     }
-    if (rc != 0)
-        undo(s, pd, n, err);
-    for (i = 0; i < n; i++)
-        if (pd[i].leaf >= 0)
-            close(pd[i].leaf);
-    free(pd);
-    return rc;
+    return 0;
+}
+
+/* Syncs the directory data/<path>.  Returns 0, or errno. */
+static int sync_dir(ld *s, const char *path)
+{
+    int fd = path[0] == '\0' ? dup(s->datafd)
+                              : openat(s->datafd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = fd < 0 || fsync(fd) != 0 ? errno : 0;
+    if (fd >= 0)
+        close(fd);
+    return e;
+}
+
+typedef struct sync_one_args {
+    ld *s;
+    int e;
+    char path[5 + LEVELS * 3]; /* the one that failed, under data/ */
+} sync_one_args;
+
+static int sync_one(void *ud, const char *path)
+{
+    sync_one_args *a = ud;
+    snprintf(a->path, sizeof a->path, "data%s%s", path[0] ? "/" : "", path);
+    return (a->e = sync_dir(a->s, path));
+}
+
+/* ---------------------------------------------------------- batches */
+
+static int ld_remove(void *st, const spool_id *ids, size_t n, int force_sync, const spool_deadline *dl,
+                     size_t *removed, spool_error *err);
+
+/* The directories a batch must sync, each once. */
+typedef struct dir_set {
+    size_t n;
+    struct {
+        char path[LEVELS * 3];
+        int e; /* its fsync's errno, once synced */
+    } d[SPOOL_GROUP_MAX * 2];
+} dir_set;
+
+static int dir_add(void *ud, const char *path)
+{
+    dir_set *set = ud;
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->d[i].path, path) == 0)
+            return 0;
+    if (set->n == sizeof set->d / sizeof set->d[0])
+        return 1; /* full: the caller syncs the rest on its own */
+    snprintf(set->d[set->n].path, sizeof set->d[set->n].path, "%s", path);
+    set->d[set->n++].e = 0;
+    return 0;
+}
+
+typedef struct dir_check_args {
+    const dir_set *set;
+    int e;
+    char path[5 + LEVELS * 3];
+} dir_check_args;
+
+/* Whether path's sync failed (1, with its errno and name kept). */
+static int dir_failed(void *ud, const char *path)
+{
+    dir_check_args *a = ud;
+    for (size_t i = 0; i < a->set->n; i++) {
+        if (strcmp(a->set->d[i].path, path) == 0 && a->set->d[i].e != 0) {
+            a->e = a->set->d[i].e;
+            snprintf(a->path, sizeof a->path, "data%s%s", path[0] ? "/" : "", path);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The driver's apply_batch (spool_group.h): each store is written and
+ * renamed into place as ld_store does it, but the directory syncs of the
+ * batch's durable stores are made once per directory, after all of
+ * them: stores made close together share their leaf, so a batch of
+ * durable stores costs one file sync each and one directory sync in all,
+ * not one of each per store.  A store whose directory sync failed is
+ * undone and fails alone.  Removes run as ld_remove runs them. */
+static void ld_apply_batch(void *st, spool_write_req **reqs, size_t n, int durable)
+{
+    (void)durable;
+    ld *s = st;
+    pending *pd[SPOOL_GROUP_MAX];
+    dir_set *set = malloc(sizeof *set);
+    int overflow = set == NULL;
+    if (set != NULL)
+        set->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        spool_write_req *r = reqs[i];
+        pd[i] = NULL;
+        if (r->op == SPOOL_WRITE_REMOVE) {
+            r->rc = ld_remove(s, r->ids, r->n, r->durable, r->dl, &r->removed, &r->err);
+            continue;
+        }
+        int sync = r->durable || s->flush;
+        r->rc = store_prepare(s, r->items, r->n, sync, r->dl, &pd[i], &r->err);
+        if (r->rc == 0 && sync && !overflow && store_dirs(pd[i], r->n, dir_add, set) != 0)
+            overflow = 1;
+    }
+    for (size_t k = 0; set != NULL && k < set->n; k++)
+        set->d[k].e = sync_dir(s, set->d[k].path);
+    for (size_t i = 0; i < n; i++) {
+        spool_write_req *r = reqs[i];
+        if (pd[i] == NULL)
+            continue;
+        int rc = 0;
+        if (r->durable || s->flush) {
+            if (overflow) {
+                /* No room to share: this store syncs its own. */
+                sync_one_args a = {s, 0, ""};
+                if (store_dirs(pd[i], r->n, sync_one, &a) != 0)
+                    rc = sys_fail(&r->err, a.e, "sync directory", s->dir, a.path);
+            } else {
+                dir_check_args a = {set, 0, ""};
+                if (store_dirs(pd[i], r->n, dir_failed, &a) != 0)
+                    rc = sys_fail(&r->err, a.e, "sync directory", s->dir, a.path);
+            }
+        }
+        r->rc = rc;
+        store_finish(s, pd[i], r->n, rc, &r->err);
+    }
+    free(set);
 }
 
 /* ---------------------------------------------------------------- load */
@@ -1191,13 +1328,11 @@ static int ld_probe(const char *path)
 }
 
 const spool_backend spool_localdisk_backend = {
-    .version = 1,
+    .version = 2,
     .kind = "LocalDisk",
     .probe = ld_probe,
     .open = ld_open,
-    .store = ld_store,
     .load = ld_load,
-    .remove = ld_remove,
     .cursor_open = ld_cursor_open,
     .cursor_next = ld_cursor_next,
     .cursor_close = ld_cursor_close,
@@ -1210,4 +1345,5 @@ const spool_backend spool_localdisk_backend = {
     .check = ld_check,
     .stats = ld_stats,
     .close = ld_close,
+    .apply_batch = ld_apply_batch,
 };
