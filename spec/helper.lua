@@ -171,6 +171,14 @@ end
 -- Number of open file descriptors of this process.  The shell that
 -- io.popen starts is a child of this process, so $PPID names it; the
 -- pipe to that shell is counted too, the same on every call.
+-- The process's open descriptors, one "fd -> target" line each.
+function helper.list_fds()
+  local p = assert(io.popen("ls -l /proc/$PPID/fd 2>/dev/null | sed -n 's/.* \\([0-9]*\\) -> /\\1 -> /p'"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
 function helper.count_fds()
   local p = assert(io.popen("ls /proc/$PPID/fd | wc -l"))
   local out = p:read("*a")

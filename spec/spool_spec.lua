@@ -966,7 +966,7 @@ describe("spool", function()
       warm:shutdown()
       collectgarbage()
       collectgarbage()
-      local before = helper.count_fds()
+      local before, before_list = helper.count_fds(), helper.list_fds()
       for i = 1, 10000 do
         local h = assert(helper.open { path = dir })
         h:shutdown()
@@ -976,9 +976,13 @@ describe("spool", function()
       end
       collectgarbage()
       collectgarbage()
-      -- A leak adds descriptors; one the collector closed meanwhile (an
-      -- earlier spec's file) takes one away.
-      assert.is_true(helper.count_fds() <= before)
+      -- A leak per cycle adds thousands of descriptors; one the collector
+      -- closed meanwhile (an earlier spec's file) takes one away.  CI once
+      -- saw the count grow here under lua5.1 on LocalDisk, and never
+      -- again: at most two more are tolerated, and the lists are shown.
+      local after = helper.count_fds()
+      assert.is_true(after <= before + 2, ("%d descriptors before, %d after\nbefore:\n%s\nafter:\n%s")
+        :format(before, after, before_list, helper.list_fds()))
     end)
   end)
 end)
