@@ -13,7 +13,7 @@
  */
 #include <string.h>
 
-#include "../compat.h"
+#include "compat.h"
 #include "faultvfs.h"
 
 /* The op named by argument i; raises on an unknown name. */
