@@ -84,6 +84,7 @@ describe("spool.define", function()
   it("refuses the RocksDB kind, which is not built, with a clear error", function()
     local msg = helper.error_of(spool.define, { name = unique("k"), path = dir, kind = "RocksDB" })
     assert.matches("RocksDB backend is not built into this spool", msg, 1, true)
+    assert.matches("no RocksDB backend yet", msg, 1, true) -- says what to expect
   end)
 
   it("get() raises on a non-string name", function()

@@ -147,6 +147,10 @@ for i, b in ipairs(core.backends()) do
     end
 end
 local known_kinds = { SQLite = true, LocalDisk = true, RocksDB = true }
+-- What to do about a known kind that this build lacks.
+local HOW_TO_BUILD = {
+    RocksDB = "this release has no RocksDB backend yet (it is planned, built when librocksdb-dev is installed)",
+}
 
 -- The validation proper; raises messages without a position.
 local function normalize(params, where)
@@ -172,8 +176,10 @@ local function normalize(params, where)
                 bad(where, key, v, "\"SQLite\", \"LocalDisk\" or \"RocksDB\"")
             end
             if not backends[v] then
-                error(format("%s: kind: the %s backend is not built into this spool (built in: %s)",
-                    where, v, table.concat(built_list, ", ")), 0)
+                -- How to get it, where there is a way.
+                local how = HOW_TO_BUILD[v] and "; " .. HOW_TO_BUILD[v] or ""
+                error(format("%s: kind: the %s backend is not built into this spool (built in: %s)%s",
+                    where, v, table.concat(built_list, ", "), how), 0)
             end
             out.kind = v
         elseif key == "flush" then
