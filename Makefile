@@ -36,8 +36,8 @@ SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3)
 SQLITE_LIBS := $(shell pkg-config --libs sqlite3)
 # Only luaopen_spool_core leaves the module; Lua's own library is never
 # linked in: the interpreter provides it.
-MODCFLAGS = -std=gnu11 -fPIC -fvisibility=hidden $(WARN) $(INCLUDES) $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS)
-LIBS = $(SQLITE_LIBS) -lpthread -lm
+MODCFLAGS = -std=gnu11 -fPIC -fvisibility=hidden $(WARN) $(INCLUDES) $(BACKEND_DEFS) $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS)
+LIBS = $(BACKEND_LIBS) $(SQLITE_LIBS) -lpthread -lm
 
 BUILD ?= build/$(LUA_NAME)
 # The tree shows the layers: csrc/core/ knows no storage engine and no
@@ -47,6 +47,15 @@ BUILD ?= build/$(LUA_NAME)
 CORE_SRC = $(addprefix csrc/core/,spool_fork.c spool_id.c spool_error.c spool_checksum.c spool_gate.c \
            spool_deadline.c spool_group.c spool.c spool_registry.c)
 BACKENDS = sqlite localdisk
+# RocksDB when its headers are there (librocksdb-dev); ROCKSDB=0 leaves
+# it out, and kind = "RocksDB" then answers a clear error.
+HAVE_ROCKSDB := $(shell printf '\043include <rocksdb/c.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+ROCKSDB ?= $(HAVE_ROCKSDB)
+ifeq ($(ROCKSDB),1)
+BACKENDS += rocksdb
+BACKEND_DEFS = -DSPOOL_HAVE_ROCKSDB
+BACKEND_LIBS = $(or $(shell pkg-config --libs rocksdb 2>/dev/null),-lrocksdb)
+endif
 BACKEND_SRC = $(patsubst %,csrc/backends/spool_%.c,$(BACKENDS)) csrc/backends/spool_backends.c
 LIB_SRC = $(CORE_SRC) $(BACKEND_SRC)
 BINDING_SRC = $(wildcard csrc/lua/*.c)
@@ -79,6 +88,8 @@ $(LIBSPOOL): $(LIB_OBJS)
 
 # C test programs, linked against the core (no Lua).
 CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs
+# Helper programs the specs run (not TAP tests).
+CHELPERS = $(if $(filter rocksdb,$(BACKENDS)),rocks_kumo_write)
 $(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) $(SQLITE_CFLAGS) -o $@ $< $(LIBSPOOL) $(LIBS) $(TEST_LDFLAGS)
@@ -115,7 +126,10 @@ $(FAULTVFS_LUA): csrc/test/faultvfs_lua.c csrc/test/faultvfs.c csrc/test/faultvf
 	$(CC) $(CFLAGS) -std=gnu11 -fPIC $(WARN) -Icsrc/test -Icsrc/lua $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) $(SQLITE_CFLAGS) \
 	    $(LIBFLAG) -o $@ csrc/test/faultvfs_lua.c csrc/test/faultvfs.c $(LIBS)
 
-ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS)) $(FAULTVFS_LUA)
+ctest: $(addprefix $(BUILD)/test/,$(CTESTS) $(LUA_CTESTS)) $(addprefix $(BUILD)/helper/,$(CHELPERS)) $(FAULTVFS_LUA)
+$(BUILD)/helper/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) -o $@ $< $(LIBSPOOL) $(LIBS)
 
 test:
 	@tools/run-tests

@@ -155,7 +155,10 @@ describe("spool.open parameters", function()
       end)
     end
 
-    it("on kind = RocksDB, saying it is not built in and what is", function()
+    local rocks_built = false
+    for _, b in ipairs(require("spool.core").backends()) do rocks_built = rocks_built or b.kind == "RocksDB" end
+    local unbuilt_it = rocks_built and pending or it
+    unbuilt_it("on kind = RocksDB, saying it is not built in and what is", function()
       local msg = open_error({ kind = "RocksDB" })
       assert.is_true(contains(msg, "kind:"), msg)
       assert.is_true(contains(msg, "RocksDB"), msg)
@@ -174,7 +177,7 @@ describe("spool.open parameters", function()
     end
 
     for _, key in ipairs({ "store_deadline", "error_latch_duration", "error_unlatch_duration" }) do
-      for _, value in ipairs({ -1, -0.5, "-5s", "-200ms", "5 minutes", "abc", "", "s", 0 / 0, math.huge }) do
+      for _, value in ipairs({ -1, -0.5, "-5s", "-200ms", "5 parsecs", "abc", "", "s", 0 / 0, math.huge }) do
         it(("on %s = %q"):format(key, tostring(value)), function()
           local msg = open_error({ [key] = value })
           assert.is_true(contains(msg, key .. ":"), msg)
@@ -267,7 +270,6 @@ describe("spool.open parameters", function()
           optimize_level_style_compaction = 536870912,
           paranoid_checks = false,
           compression_type = "lz4",
-          compaction_style = "level",
           memtable_huge_page_size = 0,
           log_level = "Info",
           level_compaction_dynamic_level_bytes = true,

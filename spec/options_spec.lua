@@ -15,7 +15,9 @@ describe("backend options", function()
   it("spool.core.backends() lists the built kinds, SQLite first, with their options", function()
     local kinds = {}
     for i, b in ipairs(core.backends()) do kinds[i] = b.kind end
-    assert.are.same({ "SQLite", "LocalDisk" }, kinds)
+    local want = { "SQLite", "LocalDisk" }
+    if kinds[3] == "RocksDB" then want[3] = "RocksDB" end -- built with librocksdb-dev
+    assert.are.same(want, kinds)
     local sq = sqlite_options()
     assert.are.equal("sqlite", sq.options_key)
     local names = {}
@@ -26,12 +28,21 @@ describe("backend options", function()
     assert.are.equal("boolean", names.exclusive.type)
   end)
 
-  it("docs/BACKENDS.md holds exactly the generated table", function()
+  it("docs/BACKENDS.md holds the generated table of every built backend", function()
     local docs = helper.read_file("docs/BACKENDS.md")
     local block = docs:match("<!%-%- options:begin[^\n]*\n(.-)<!%-%- options:end %-%->")
     assert.is_string(block, "the options markers are missing")
-    local generated = dofile("tools/backend-options.lua").markdown()
-    assert.are.equal(generated, block, "run tools/backend-options.lua and paste its output into docs/BACKENDS.md")
+    local tool = dofile("tools/backend-options.lua")
+    -- Every backend's section, whichever are built here (a build without
+    -- librocksdb checks the others); with all built, the block is exact.
+    for _, b in ipairs(core.backends()) do
+      local section = tool.section(b)
+      assert.is_truthy(block:find(section, 1, true),
+        "run tools/backend-options.lua and paste its output into docs/BACKENDS.md (" .. b.kind .. ")")
+    end
+    if #core.backends() == 3 then
+      assert.are.equal(tool.markdown(), block)
+    end
   end)
 
   it("the configuration refuses a value outside a declared range, naming the option and the range", function()

@@ -745,7 +745,7 @@ describe("spool", function()
         assert.is_true(c.bytes_before > 0 and c.bytes_after > 0)
         assert.are.equal("number", type(c.backend.pages_freed))
         assert.are.equal(c.backend.db_bytes_after, c.db_bytes_after)
-      else
+      elseif helper.kind == "LocalDisk" then
         assert.is_nil(c.bytes_before) -- LocalDisk does not measure its files
         assert.are.equal("number", type(c.backend.directories_removed))
       end
@@ -965,7 +965,10 @@ describe("spool", function()
       assert.are.equal("persisted", s:load(id))
     end)
 
-    it("opens and shuts down 10,000 times without leaking file descriptors", function()
+    -- RocksDB's open replays and writes files (milliseconds each): fewer
+    -- cycles there, still enough to show a leak per cycle.
+    local cycles = helper.kind == "RocksDB" and 300 or 10000
+    it(("opens and shuts down %d times without leaking file descriptors"):format(cycles), function()
       -- No other handle on the path: SQLite defers closing a file while
       -- another connection of the process holds a lock on it, which
       -- would blur the count.
@@ -975,10 +978,10 @@ describe("spool", function()
       collectgarbage()
       collectgarbage()
       local before, before_list = helper.count_fds(), helper.list_fds()
-      for i = 1, 10000 do
+      for i = 1, cycles do
         local h = assert(helper.open { path = dir })
         h:shutdown()
-        if i % 1000 == 0 then
+        if i % 100 == 0 then
           collectgarbage()
         end
       end

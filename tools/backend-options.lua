@@ -10,6 +10,7 @@ local core = require "spool.core"
 local _M = { _VERSION = "0.1.0" }
 
 local function range(o)
+    if o.values then return (o.values:gsub(",", ", ")) end
     if o.min == nil then return "" end
     local function show(n)
         if n >= 2 ^ 53 then return "2^53" end
@@ -19,22 +20,26 @@ local function range(o)
     return show(o.min) .. " to " .. show(o.max)
 end
 
--- The markdown text, one table per backend with options.
+-- The markdown text of one backend's table (empty without options).
+function _M.section(b)
+    if not (b.options_key and #b.options > 0) then return "" end
+    local out = {}
+    out[#out + 1] = ("`%s` (%s):"):format(b.options_key, b.kind)
+    out[#out + 1] = ""
+    out[#out + 1] = "| option | type | range | default | |"
+    out[#out + 1] = "|---|---|---|---|---|"
+    for _, o in ipairs(b.options) do
+        out[#out + 1] = ("| `%s` | %s | %s | %s | %s |"):format(o.name, o.type, range(o), o.default, o.doc)
+    end
+    out[#out + 1] = ""
+    return table.concat(out, "\n") .. "\n"
+end
+
+-- The markdown text, one table per built backend with options.
 function _M.markdown()
     local out = {}
-    for _, b in ipairs(core.backends()) do
-        if b.options_key and #b.options > 0 then
-            out[#out + 1] = ("`%s` (%s):"):format(b.options_key, b.kind)
-            out[#out + 1] = ""
-            out[#out + 1] = "| option | type | range | default | |"
-            out[#out + 1] = "|---|---|---|---|---|"
-            for _, o in ipairs(b.options) do
-                out[#out + 1] = ("| `%s` | %s | %s | %s | %s |"):format(o.name, o.type, range(o), o.default, o.doc)
-            end
-            out[#out + 1] = ""
-        end
-    end
-    return table.concat(out, "\n")
+    for _, b in ipairs(core.backends()) do out[#out + 1] = _M.section(b) end
+    return table.concat(out)
 end
 
 if arg and arg[0] and arg[0]:find("backend%-options%.lua$") then

@@ -49,6 +49,27 @@ typedef struct spool_sqlite_params {
     const char *vfs;                  /* SQLite VFS name; NULL = the default (tests) */
 } spool_sqlite_params;
 
+/* Tuning of the RocksDB backend: KumoMTA's RocksSpoolParams (rocks_params
+ * in Lua).  0 means "RocksDB's default" unless said otherwise. */
+typedef struct spool_rocks_params {
+    int compression;                  /* 1 + index into None, Snappy, Zlib, Bz2, Lz4,
+                                       * Lz4hc, Zstd; 0 = Snappy, KumoMTA's default */
+    int increase_parallelism;         /* background threads; 0 = not set */
+    int64_t optimize_level_style_compaction;     /* memtable budget bytes; 0 = not set */
+    int64_t optimize_universal_style_compaction; /* memtable budget bytes; 0 = not set */
+    int64_t compaction_readahead_size;
+    int max_open_files;               /* 0 = RocksDB's default (-1, unlimited) */
+    int64_t write_buffer_size;
+    int level0_stop_writes_trigger;
+    int64_t memtable_huge_page_size;
+    int paranoid_checks;              /* default false */
+    int level_compaction_dynamic_level_bytes; /* default false */
+    int log_level;                    /* 1 + index into Debug, Info, Warn, Error,
+                                       * Fatal, Header; 0 = Info */
+    double log_file_time_to_roll;     /* seconds; 0 = one day */
+    double obsolete_files_period;     /* seconds; 0 = six hours */
+} spool_rocks_params;
+
 typedef struct spool_params {
     const char *path;                 /* directory; created if missing */
     const char *kind;                 /* "SQLite" or "LocalDisk"; NULL: the kind of the
@@ -69,6 +90,7 @@ typedef struct spool_params {
     unsigned limit_concurrent_loads;
     unsigned limit_concurrent_removes;
     spool_sqlite_params sqlite;
+    spool_rocks_params rocks;
 } spool_params;
 
 /* Options of a write.  deadline: absolute spool_monotonic() seconds, or 0

@@ -47,6 +47,9 @@ typedef enum spool_option_type {
     SPOOL_OPT_POW2,    /* a power of two in [min, max]; C int */
     SPOOL_OPT_BOOL,    /* C int, 0 or 1 */
     SPOOL_OPT_STRING,  /* C const char *, owned by the caller */
+    SPOOL_OPT_ENUM,    /* one of `values` ("None,Snappy,..."); C int, 1 + its index
+                        * (0: not given) */
+    SPOOL_OPT_DURATION, /* seconds in [min, max], or a string like "6h"; C double */
 } spool_option_type;
 
 typedef struct spool_option {
@@ -59,6 +62,7 @@ typedef struct spool_option {
     const char *default_text; /* the default as the docs write it */
     size_t offset;            /* of the field in the backend's parameters */
     const char *doc;          /* one line for the docs */
+    const char *values;       /* SPOOL_OPT_ENUM: the names, comma-separated */
 } spool_option;
 
 typedef struct spool_backend {

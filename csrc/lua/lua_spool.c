@@ -66,6 +66,19 @@ static void read_options(lua_State *L, int t, const spool_backend *b, spool_para
             void *field = base + o->offset;
             if (o->type == SPOOL_OPT_STRING) {
                 *(const char **)field = lua_tostring(L, -1);
+            } else if (o->type == SPOOL_OPT_ENUM) {
+                /* config.lua checked it is one of the values. */
+                const char *v = lua_tostring(L, -1), *at = o->values;
+                size_t len = strlen(v);
+                for (int i = 1; at != NULL && *at != '\0'; i++) {
+                    const char *end = strchr(at, ',');
+                    size_t n = end ? (size_t)(end - at) : strlen(at);
+                    if (n == len && memcmp(at, v, n) == 0)
+                        *(int *)field = i;
+                    at = end ? end + 1 : at + n;
+                }
+            } else if (o->type == SPOOL_OPT_DURATION) {
+                *(double *)field = lua_tonumber(L, -1);
             } else if (o->type == SPOOL_OPT_BOOL) {
                 *(int *)field = lua_toboolean(L, -1);
             } else {
@@ -717,7 +730,8 @@ static int l_spool_kind(lua_State *L)
  * default, doc}, ...}}: the one declaration of each backend's options. */
 static int l_backends(lua_State *L)
 {
-    static const char *const types[] = {"integer", "integer", "power of two", "boolean", "string"};
+    static const char *const types[] = {"integer", "integer", "power of two", "boolean", "string", "one of",
+                                        "duration"};
     const spool_backend *b;
     lua_newtable(L);
     for (size_t i = 0; (b = spool_backend_get(i)) != NULL; i++) {
@@ -732,7 +746,10 @@ static int l_backends(lua_State *L)
             lua_setfield(L, -2, "name");
             lua_pushstring(L, types[o->type]);
             lua_setfield(L, -2, "type");
-            if (o->type != SPOOL_OPT_STRING && o->type != SPOOL_OPT_BOOL) {
+            if (o->type == SPOOL_OPT_ENUM) {
+                lua_pushstring(L, o->values);
+                lua_setfield(L, -2, "values");
+            } else if (o->type != SPOOL_OPT_STRING && o->type != SPOOL_OPT_BOOL) {
                 lua_pushnumber(L, (lua_Number)o->min);
                 lua_setfield(L, -2, "min");
                 lua_pushnumber(L, (lua_Number)o->max);

@@ -19,7 +19,14 @@ local function bad(where, key, value, expected)
     error(format("%s: %s: expected %s, got %s", where, key, expected, show(value)), 0)
 end
 
-local duration_units = { ms = 0.001, s = 1, m = 60, h = 3600, d = 86400 }
+-- Units as KumoMTA's policies write them too ("24 hours", "5min", "6h").
+local duration_units = {
+    ms = 0.001, msec = 0.001, millisecond = 0.001, milliseconds = 0.001,
+    s = 1, sec = 1, secs = 1, second = 1, seconds = 1,
+    m = 60, min = 60, mins = 60, minute = 60, minutes = 60,
+    h = 3600, hr = 3600, hrs = 3600, hour = 3600, hours = 3600,
+    d = 86400, day = 86400, days = 86400,
+}
 
 -- Upper bounds, so that every value fits the C type it becomes: a
 -- duration in int64 nanoseconds, a count in an unsigned int, a byte
@@ -108,6 +115,24 @@ local core = require "spool.core"
 local function option_checker(o)
     if o.type == "boolean" then
         return boolean
+    elseif o.type == "one of" then
+        -- Any case ("lz4" for "Lz4"): the canonical spelling goes on.
+        local ok = {}
+        for v in o.values:gmatch("[^,]+") do ok[v:lower()] = v end
+        local expected = "one of " .. o.values:gsub(",", ", ")
+        return function(where, key, v)
+            local canonical = type(v) == "string" and ok[v:lower()]
+            if not canonical then bad(where, key, v, expected) end
+            return canonical
+        end
+    elseif o.type == "duration" then
+        return function(where, key, v)
+            local secs = duration(where, key, v, o.min == 0)
+            if secs < o.min or secs > o.max then
+                bad(where, key, v, ("a duration between %d and %d seconds"):format(o.min, o.max))
+            end
+            return secs
+        end
     elseif o.type == "string" then
         return function(where, key, v)
             if type(v) ~= "string" or v == "" or v:find("\0", 1, true) then
@@ -149,7 +174,7 @@ end
 local known_kinds = { SQLite = true, LocalDisk = true, RocksDB = true }
 -- What to do about a known kind that this build lacks.
 local HOW_TO_BUILD = {
-    RocksDB = "this release has no RocksDB backend yet (it is planned, built when librocksdb-dev is installed)",
+    RocksDB = "it is built when RocksDB's headers are installed (apt-get install librocksdb-dev, then make)",
 }
 
 -- The validation proper; raises messages without a position.
@@ -202,10 +227,17 @@ local function normalize(params, where)
             local out_t = {}
             for k2, v2 in pairs(v) do
                 local check = type(k2) == "string" and tbl.checks[k2]
-                if not check then
+                if key == "rocks_params" and type(k2) == "string" and tuning[k2] then
+                    -- KumoMTA keeps the gate and deadline settings here:
+                    -- they apply unless given at the top level.
+                    if params[k2] == nil then
+                        out[k2] = tuning[k2](where, "rocks_params." .. k2, v2)
+                    end
+                elseif not check then
                     error(format("%s: %s: unknown setting %s (known: %s)", where, key, show(k2), tbl.names), 0)
+                else
+                    out_t[k2] = check(where, key .. "." .. k2, v2)
                 end
-                out_t[k2] = check(where, key .. "." .. k2, v2)
             end
             out[key] = out_t
         elseif key == "rocks_params" then

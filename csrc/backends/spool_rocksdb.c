@@ -1,0 +1,948 @@
+/*
+ * spool_rocksdb.c: the RocksDB backend, compatible with KumoMTA's rocks
+ * spool (../shared/reference/FACTS.md): the default column family, key =
+ * the 16 id bytes, value = the raw bytes, the options of KumoMTA's
+ * RocksSpoolParams (rocks_params in Lua).  Built when librocksdb is
+ * present (the Makefile's ROCKSDB).
+ *
+ * - Writes are WriteBatches with no_slowdown: a write that RocksDB would
+ *   stall answers at once, and the write is retried with a backoff from
+ *   0.5 ms doubling to 50 ms until it is accepted or the effective
+ *   deadline passes (KumoMTA's loop).  They come through the core's
+ *   group commit: a batch is one WriteBatch per request (each all or
+ *   nothing), and the durable requests of a batch share one synced write
+ *   of an empty batch after them (a WAL sync covers every write before
+ *   it).
+ * - `flush` selects fsync instead of fdatasync (use_fsync), as KumoMTA
+ *   maps it; it does not sync each write: force_sync does.
+ * - RocksDB checks its blocks' checksums: a Corruption status is a
+ *   `corrupt` answer, never wrong bytes.
+ * - One process per database (RocksDB's LOCK file): a second open answers
+ *   `busy`, naming the lock.
+ * - A cursor holds no iterator between chunks: each chunk seeks past the
+ *   last key it returned, so that a cursor left open never keeps the
+ *   database from closing.
+ * - Quarantine lives beside the database, in quarantine/ (one file per
+ *   entry, named by its id's hex, and <hex>.why with the time and the
+ *   reason, as on LocalDisk): KumoMTA opens the database with its default
+ *   column family only, and would refuse one with another.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <rocksdb/c.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spool_backend.h"
+
+/* Rows and bytes a cursor reads per chunk. */
+#define CHUNK_ROWS 256
+#define CHUNK_BYTES (4u << 20)
+
+typedef struct rk {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wo, *wo_sync;
+    rocksdb_readoptions_t *ro;
+    char *dir;
+    int qfd; /* quarantine/ */
+    mode_t file_mode;
+} rk;
+
+/* ------------------------------------------------------------- errors */
+
+/* The kind and the RocksDB status name of an error string from the C
+ * API ("IO error: ...", "Corruption: ..."). */
+static spool_kind kind_of(const char *msg, const char **code)
+{
+    static const struct {
+        const char *prefix, *code;
+        spool_kind kind;
+    } map[] = {
+        {"Corruption:", "Corruption", SPOOL_CORRUPT},
+        {"IO error: No space left", "IOError", SPOOL_FULL},
+        {"IO error: While lock file", "IOError", SPOOL_BUSY},
+        {"IO error:", "IOError", SPOOL_IO},
+        {"Resource busy:", "Busy", SPOOL_BUSY},
+        {"Operation timed out:", "TimedOut", SPOOL_BUSY},
+        {"Operation aborted:", "Aborted", SPOOL_INTERNAL},
+        {"Result incomplete:", "Incomplete", SPOOL_BUSY},
+        {"Not implemented:", "NotSupported", SPOOL_INTERNAL},
+        {"Invalid argument:", "InvalidArgument", SPOOL_INTERNAL},
+        {"NotFound:", "NotFound", SPOOL_IO},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strncmp(msg, map[i].prefix, strlen(map[i].prefix)) == 0) {
+            *code = map[i].code;
+            /* A full disk reports itself inside other texts too. */
+            if (map[i].kind == SPOOL_IO && strstr(msg, "No space left") != NULL)
+                return SPOOL_FULL;
+            return map[i].kind;
+        }
+    }
+    *code = "Unknown";
+    return SPOOL_INTERNAL;
+}
+
+/* Fills err from a RocksDB error string (freed here) for `what`.
+ * Returns -1. */
+static int fail(rk *s, char *msg, const char *what, spool_error *err)
+{
+    const char *code;
+    spool_kind k = kind_of(msg, &code);
+    if (k == SPOOL_BUSY && strstr(msg, "lock") != NULL)
+        spool_error_set(err, k, "%s %s: %s (RocksDB allows one process per database: another holds its LOCK)",
+                        what, s->dir, msg);
+    else
+        spool_error_set(err, k, "%s %s: %s", what, s->dir, msg);
+    err->code_name = code;
+    rocksdb_free(msg);
+    return -1;
+}
+
+/* --------------------------------------------------------------- open */
+
+static const char *const compression_names = "None,Snappy,Zlib,Bz2,Lz4,Lz4hc,Zstd";
+static const int compressions[] = {rocksdb_no_compression,  rocksdb_snappy_compression, rocksdb_zlib_compression,
+                                   rocksdb_bz2_compression, rocksdb_lz4_compression,    rocksdb_lz4hc_compression,
+                                   rocksdb_zstd_compression};
+static const char *const log_level_names = "Debug,Info,Warn,Error,Fatal,Header";
+
+/* The options KumoMTA's open sets, then the caller's rocks_params. */
+static rocksdb_options_t *make_options(const spool_params *p)
+{
+    const spool_rocks_params *r = &p->rocks;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_keep_log_file_num(o, 10);
+    rocksdb_options_set_compression(o, compressions[r->compression > 0 ? r->compression - 1 : 1]);
+    rocksdb_options_set_info_log_level(o, r->log_level > 0 ? r->log_level - 1 : 1);
+    rocksdb_options_set_use_fsync(o, p->flush);
+    rocksdb_options_set_paranoid_checks(o, r->paranoid_checks);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, r->level_compaction_dynamic_level_bytes);
+    rocksdb_options_set_log_file_time_to_roll(o, (size_t)(r->log_file_time_to_roll > 0 ? r->log_file_time_to_roll
+                                                                                         : 86400));
+    double obsolete = r->obsolete_files_period > 0 ? r->obsolete_files_period : 6 * 3600;
+    rocksdb_options_set_delete_obsolete_files_period_micros(o, (uint64_t)(obsolete * 1e6));
+    if (r->increase_parallelism > 0)
+        rocksdb_options_increase_parallelism(o, r->increase_parallelism);
+    if (r->optimize_level_style_compaction > 0)
+        rocksdb_options_optimize_level_style_compaction(o, (uint64_t)r->optimize_level_style_compaction);
+    if (r->optimize_universal_style_compaction > 0)
+        rocksdb_options_optimize_universal_style_compaction(o, (uint64_t)r->optimize_universal_style_compaction);
+    if (r->compaction_readahead_size > 0)
+        rocksdb_options_compaction_readahead_size(o, (size_t)r->compaction_readahead_size);
+    if (r->max_open_files != 0)
+        rocksdb_options_set_max_open_files(o, r->max_open_files);
+    if (r->write_buffer_size > 0)
+        rocksdb_options_set_write_buffer_size(o, (size_t)r->write_buffer_size);
+    if (r->level0_stop_writes_trigger > 0)
+        rocksdb_options_set_level0_stop_writes_trigger(o, r->level0_stop_writes_trigger);
+    if (r->memtable_huge_page_size > 0)
+        rocksdb_options_set_memtable_huge_page_size(o, (size_t)r->memtable_huge_page_size);
+    return o;
+}
+
+static void rk_free(rk *s)
+{
+    if (s->db != NULL)
+        rocksdb_close(s->db);
+    if (s->opts != NULL)
+        rocksdb_options_destroy(s->opts);
+    if (s->wo != NULL)
+        rocksdb_writeoptions_destroy(s->wo);
+    if (s->wo_sync != NULL)
+        rocksdb_writeoptions_destroy(s->wo_sync);
+    if (s->ro != NULL)
+        rocksdb_readoptions_destroy(s->ro);
+    if (s->qfd >= 0)
+        close(s->qfd);
+    free(s->dir);
+    free(s);
+}
+
+static int rk_open(const spool_params *p, void **state, spool_error *err)
+{
+    rk *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->dir = strdup(p->path)) == NULL) {
+        free(s);
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
+    }
+    s->qfd = -1;
+    s->file_mode = p->group_access ? 0640 : 0600;
+    /* RocksDB makes only the last level; KumoMTA's directory is 0755. */
+    if (mkdir(p->path, p->group_access ? 0750 : 0700) != 0 && errno != EEXIST) {
+        int e = errno;
+        rk_free(s);
+        spool_error_set(err, SPOOL_IO, "path: cannot create the directory %s: %s", p->path, strerror(e));
+        err->sys_errno = err->code = e;
+        err->code_name = spool_errno_name(e);
+        return -1;
+    }
+    s->opts = make_options(p);
+    s->wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_no_slowdown(s->wo, 1);
+    s->wo_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_no_slowdown(s->wo_sync, 1);
+    rocksdb_writeoptions_set_sync(s->wo_sync, 1);
+    s->ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(s->ro, 1);
+    char *msg = NULL;
+    s->db = rocksdb_open(s->opts, p->path, &msg);
+    if (msg != NULL) {
+        s->db = NULL;
+        fail(s, msg, "open", err);
+        rk_free(s);
+        return -1;
+    }
+    char q[4096];
+    snprintf(q, sizeof q, "%s/quarantine", p->path);
+    if ((mkdir(q, p->group_access ? 0750 : 0700) != 0 && errno != EEXIST) ||
+        (s->qfd = open(q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        int e = errno;
+        rk_free(s);
+        spool_error_set(err, SPOOL_IO, "open %s: cannot make or use its quarantine/ directory: %s", p->path,
+                        strerror(e));
+        err->sys_errno = err->code = e;
+        err->code_name = spool_errno_name(e);
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+/* A directory holds a RocksDB database when it has RocksDB's CURRENT and
+ * IDENTITY files. */
+static int rk_probe(const char *path)
+{
+    char buf[4096];
+    struct stat st;
+    snprintf(buf, sizeof buf, "%s/CURRENT", path);
+    if (lstat(buf, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    snprintf(buf, sizeof buf, "%s/IDENTITY", path);
+    return lstat(buf, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* ------------------------------------------------------------- writes */
+
+/* Writes wb, retrying a stalled write with KumoMTA's backoff (0.5 ms
+ * doubling to 50 ms) until dl.  Returns 0, or -1 with err. */
+static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_deadline *dl, spool_error *err)
+{
+    double pause = 0.0005;
+    for (;;) {
+        char *msg = NULL;
+        rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &msg);
+        if (msg == NULL)
+            return 0;
+        /* no_slowdown answers a would-be stall with Incomplete. */
+        if (strncmp(msg, "Result incomplete:", 18) != 0)
+            return fail(s, msg, "write", err);
+        rocksdb_free(msg);
+        double now = spool_monotonic();
+        if (now >= dl->at)
+            return spool_deadline_error(dl, err);
+        if (now + pause > dl->at)
+            pause = dl->at - now;
+        struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
+        nanosleep(&ts, NULL);
+        pause = pause * 2 > 0.05 ? 0.05 : pause * 2;
+    }
+}
+
+/* Whether the key of id exists: 1, 0, or -1 with err. */
+static int exists(rk *s, const spool_id *id, spool_error *err)
+{
+    char *msg = NULL;
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(s->db, s->ro, (const char *)id->b, SPOOL_ID_BYTES, &msg);
+    if (msg != NULL)
+        return fail(s, msg, "read", err);
+    int found = v != NULL;
+    rocksdb_pinnableslice_destroy(v);
+    return found;
+}
+
+/* One request as one WriteBatch, written without a sync (the batch's
+ * sync comes after).  Returns 0 or -1 with r->err. */
+static int apply_one(rk *s, spool_write_req *r)
+{
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    int rc = 0;
+    r->removed = 0;
+    for (size_t i = 0; i < r->n && rc == 0; i++) {
+        if (r->op == SPOOL_WRITE_STORE) {
+            rocksdb_writebatch_put(wb, (const char *)r->items[i].id.b, SPOOL_ID_BYTES,
+                                   r->items[i].len ? r->items[i].data : "", r->items[i].len);
+        } else {
+            /* remove answers whether there was an entry. */
+            int found = exists(s, &r->ids[i], &r->err);
+            if (found < 0)
+                rc = -1;
+            else if (found) {
+                rocksdb_writebatch_delete(wb, (const char *)r->ids[i].b, SPOOL_ID_BYTES);
+                r->removed++;
+            }
+        }
+    }
+    if (rc == 0 && rocksdb_writebatch_count(wb) > 0)
+        rc = write_batch(s, wb, 0, r->dl, &r->err);
+    rocksdb_writebatch_destroy(wb);
+    if (rc != 0)
+        r->removed = 0;
+    return rc;
+}
+
+/* The driver's apply_batch (spool_group.h): each request its own
+ * WriteBatch, then, if any asked for durability, one synced write that
+ * syncs the WAL under all of them. */
+static void rk_apply_batch(void *st, spool_write_req **reqs, size_t n, int durable)
+{
+    rk *s = st;
+    int synced_ok = 0;
+    for (size_t i = 0; i < n; i++)
+        reqs[i]->rc = apply_one(s, reqs[i]);
+    if (!durable)
+        return;
+    spool_write_req *e = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i]->rc == 0 && reqs[i]->durable && (e == NULL || reqs[i]->dl->at < e->dl->at))
+            e = reqs[i];
+    if (e == NULL)
+        return;
+    spool_error err;
+    spool_error_clear(&err);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    synced_ok = write_batch(s, wb, 1, e->dl, &err) == 0;
+    rocksdb_writebatch_destroy(wb);
+    if (!synced_ok) {
+        /* Written, not known to be durable: the durable ones fail, and
+         * may still be there. */
+        err.ambiguous = 1;
+        for (size_t i = 0; i < n; i++)
+            if (reqs[i]->rc == 0 && reqs[i]->durable)
+                spool_group_fail(reqs[i], &err);
+    }
+}
+
+/* --------------------------------------------------------------- load */
+
+static int rk_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, const spool_deadline *dl,
+                   spool_error *err)
+{
+    (void)dl;
+    rk *s = st;
+    char *msg = NULL;
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(s->db, s->ro, (const char *)id->b, SPOOL_ID_BYTES, &msg);
+    if (msg != NULL)
+        return fail(s, msg, "load", err);
+    if (v == NULL) {
+        char text[SPOOL_ID_TEXT + 1];
+        spool_id_format(id, text);
+        return spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s in %s", text, s->dir);
+    }
+    size_t len;
+    const char *data = rocksdb_pinnableslice_value(v, &len);
+    int rc = fn(ud, data ? data : "", len) == 0
+                 ? 0
+                 : spool_error_set(err, SPOOL_INTERNAL, "out of memory taking a loaded entry of %zu bytes", len);
+    rocksdb_pinnableslice_destroy(v);
+    return rc;
+}
+
+/* ------------------------------------------------------------- cursor */
+
+/* The quarantine's walk (below). */
+typedef struct q_cursor q_cursor;
+static int q_list(rk *s, q_cursor *q, spool_error *err);
+static int q_next(rk *s, q_cursor *q, spool_entry *e);
+static void q_cursor_free(q_cursor *q);
+static q_cursor *q_cursor_new(void);
+
+typedef struct row {
+    uint8_t key[SPOOL_ID_BYTES];
+    size_t key_len;
+    char *data; /* NULL without data */
+    size_t len;
+} row;
+
+typedef struct rk_cursor {
+    rk *s;
+    spool_enum_opts o;
+    row rows[CHUNK_ROWS];
+    size_t n, pos;
+    uint8_t last[SPOOL_ID_BYTES + 1]; /* the key after the last one read */
+    size_t last_len;
+    int started, done;
+    int64_t start; /* entries created at or after it are left out */
+    char error[256];
+    q_cursor *q;   /* the quarantine's walk instead, or NULL */
+} rk_cursor;
+
+static void rows_free(rk_cursor *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->rows[i].data);
+    c->n = c->pos = 0;
+}
+
+static int rk_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_error *err)
+{
+    rk *s = st;
+    rk_cursor *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening a cursor on %s", s->dir);
+    if (o->which == SPOOL_QUARANTINE) {
+        if ((c->q = q_cursor_new()) == NULL) {
+            free(c);
+            return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening a cursor on %s", s->dir);
+        }
+        if (q_list(s, c->q, err) != 0) {
+            q_cursor_free(c->q);
+            free(c->q);
+            free(c);
+            return -1;
+        }
+    }
+    c->s = s;
+    c->o = *o;
+    c->start = o->has_start ? o->start_100ns : spool_id_now_unix_100ns();
+    *out = c;
+    return 0;
+}
+
+/* Reads the next chunk of rows.  Returns 0 (c->n may be 0 at the end), or
+ * -1 with err. */
+static int read_chunk(rk_cursor *c, spool_error *err)
+{
+    rows_free(c);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(c->s->db, c->s->ro);
+    if (c->started)
+        rocksdb_iter_seek(it, (const char *)c->last, c->last_len);
+    else
+        rocksdb_iter_seek_to_first(it);
+    c->started = 1;
+    size_t bytes = 0;
+    while (rocksdb_iter_valid(it) && c->n < CHUNK_ROWS && bytes < CHUNK_BYTES) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        row *r = &c->rows[c->n];
+        r->key_len = klen < SPOOL_ID_BYTES ? klen : SPOOL_ID_BYTES;
+        memcpy(r->key, k, r->key_len);
+        r->data = NULL;
+        r->len = 0;
+        if (klen == SPOOL_ID_BYTES && c->o.include_data && !c->o.ids_only) {
+            const char *v = rocksdb_iter_value(it, &vlen);
+            r->data = malloc(vlen ? vlen : 1);
+            if (r->data == NULL) {
+                rocksdb_iter_destroy(it);
+                return spool_error_set(err, SPOOL_INTERNAL, "out of memory enumerating %s", c->s->dir);
+            }
+            memcpy(r->data, v, vlen);
+            r->len = vlen;
+            bytes += vlen;
+        }
+        c->n++;
+        /* The smallest key after this one: itself and a zero byte. */
+        size_t l = klen < SPOOL_ID_BYTES ? klen : SPOOL_ID_BYTES;
+        memcpy(c->last, k, l);
+        c->last[l] = 0;
+        c->last_len = l + 1;
+        rocksdb_iter_next(it);
+    }
+    if (!rocksdb_iter_valid(it))
+        c->done = 1;
+    char *msg = NULL;
+    rocksdb_iter_get_error(it, &msg);
+    rocksdb_iter_destroy(it);
+    if (msg != NULL)
+        return fail(c->s, msg, "enumerate", err);
+    return 0;
+}
+
+static int rk_cursor_next(void *cur, spool_entry *e, spool_error *err)
+{
+    rk_cursor *c = cur;
+    if (c->q != NULL)
+        return q_next(c->s, c->q, e);
+    for (;;) {
+        if (c->pos == c->n) {
+            if (c->done && c->started)
+                return 0;
+            if (read_chunk(c, err) != 0)
+                return -1;
+            if (c->n == 0)
+                return 0;
+        }
+        row *r = &c->rows[c->pos++];
+        memset(e, 0, sizeof *e);
+        const char *why = "a key that is not a 16-byte spool id";
+        if (r->key_len != SPOOL_ID_BYTES || spool_id_from_bytes(r->key, r->key_len, &e->id, &why) != 0) {
+            /* Not a key this spool writes: reported, never returned as data. */
+            e->corrupt = 1;
+            snprintf(c->error, sizeof c->error, "key: %s", why);
+            e->error = c->error;
+            return 1;
+        }
+        e->id_valid = 1;
+        if (spool_id_unix_100ns(&e->id) >= c->start)
+            continue;
+        e->data = r->data ? r->data : (c->o.include_data && !c->o.ids_only ? "" : NULL);
+        e->len = r->len;
+        return 1;
+    }
+}
+
+static void rk_cursor_close(void *cur)
+{
+    rk_cursor *c = cur;
+    if (c == NULL)
+        return;
+    rows_free(c);
+    if (c->q != NULL) {
+        q_cursor_free(c->q);
+        free(c->q);
+    }
+    free(c);
+}
+
+/* --------------------------------------------------------- quarantine */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes `name` under quarantine/ through a temporary file, synced.
+ * Returns 0 or -1 with errno. */
+static int write_q(rk *s, const char *name, const void *data, size_t len)
+{
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+    int fd = openat(s->qfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
+    if (fd < 0)
+        return -1;
+    int rc = write_all(fd, data, len) != 0 || fdatasync(fd) != 0 ? -1 : 0;
+    int e = errno;
+    close(fd);
+    if (rc == 0 && renameat(s->qfd, tmp, s->qfd, name) != 0) {
+        rc = -1;
+        e = errno;
+    }
+    if (rc != 0)
+        unlinkat(s->qfd, tmp, 0);
+    errno = e;
+    return rc;
+}
+
+static int q_fail(rk *s, int e, const char *what, const char *hex, spool_error *err)
+{
+    spool_error_set(err, e == ENOSPC || e == EDQUOT ? SPOOL_FULL : SPOOL_IO, "%s %s in %s/quarantine: %s", what,
+                    hex, s->dir, strerror(e));
+    err->sys_errno = err->code = e;
+    err->code_name = spool_errno_name(e);
+    return -1;
+}
+
+/* Deletes or puts one key with a synced write. */
+static int write_one(rk *s, const spool_id *id, const void *data, size_t len, int put, const spool_deadline *dl,
+                     spool_error *err)
+{
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    if (put)
+        rocksdb_writebatch_put(wb, (const char *)id->b, SPOOL_ID_BYTES, len ? data : "", len);
+    else
+        rocksdb_writebatch_delete(wb, (const char *)id->b, SPOOL_ID_BYTES);
+    int rc = write_batch(s, wb, 1, dl, err);
+    rocksdb_writebatch_destroy(wb);
+    return rc;
+}
+
+/* The entry's bytes go to quarantine/ (synced) before its key is
+ * deleted: a crash between leaves both, never neither. */
+static int rk_quarantine(void *st, const spool_id *id, const char *reason, const spool_deadline *dl,
+                         spool_error *err)
+{
+    rk *s = st;
+    char hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
+    spool_id_format(id, hex);
+    snprintf(why, sizeof why, "%s.why", hex);
+    struct stat q;
+    if (fstatat(s->qfd, hex, &q, AT_SYMLINK_NOFOLLOW) == 0)
+        return spool_error_set(err, SPOOL_CONFLICT,
+                               "cannot quarantine %s: an entry with this id is already in quarantine in %s "
+                               "(restore or purge it first)",
+                               hex, s->dir);
+    char *msg = NULL;
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(s->db, s->ro, (const char *)id->b, SPOOL_ID_BYTES, &msg);
+    if (msg != NULL)
+        return fail(s, msg, "quarantine", err);
+    if (v == NULL)
+        return spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s in %s to quarantine", hex, s->dir);
+    size_t len;
+    const char *data = rocksdb_pinnableslice_value(v, &len);
+    char line[SPOOL_ERROR_MESSAGE_MAX + 32];
+    int n = snprintf(line, sizeof line, "%.3f %s", (double)time(NULL), reason);
+    if (n >= (int)sizeof line)
+        n = (int)sizeof line - 1;
+    int rc = write_q(s, why, line, (size_t)n) == 0 && write_q(s, hex, data ? data : "", len) == 0 &&
+                     fsync(s->qfd) == 0
+                 ? 0
+                 : q_fail(s, errno, "quarantine", hex, err);
+    rocksdb_pinnableslice_destroy(v);
+    if (rc == 0)
+        rc = write_one(s, id, NULL, 0, 0, dl, err);
+    return rc;
+}
+
+/* Reads quarantine/<name> into a malloc'd buffer.  Returns 0 or -1 with
+ * errno. */
+static int read_q(rk *s, const char *name, char **out, size_t *len)
+{
+    int fd = openat(s->qfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    size_t cap = (size_t)st.st_size, n = 0;
+    char *buf = malloc(cap + 1);
+    if (buf == NULL) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int rk_restore(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err)
+{
+    rk *s = st;
+    char hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
+    spool_id_format(id, hex);
+    snprintf(why, sizeof why, "%s.why", hex);
+    char *data;
+    size_t len;
+    if (read_q(s, hex, &data, &len) != 0) {
+        if (errno == ENOENT)
+            return spool_error_set(err, SPOOL_NOT_FOUND, "no quarantined entry %s in %s", hex, s->dir);
+        return q_fail(s, errno, "restore", hex, err);
+    }
+    int live = exists(s, id, err);
+    int rc = live < 0 ? -1
+             : live  ? spool_error_set(err, SPOOL_CONFLICT,
+                                      "cannot restore %s: a live entry with this id exists in %s (remove it first)",
+                                      hex, s->dir)
+                     : write_one(s, id, data, len, 1, dl, err);
+    free(data);
+    if (rc == 0) {
+        unlinkat(s->qfd, hex, 0);
+        unlinkat(s->qfd, why, 0);
+        fsync(s->qfd);
+    }
+    return rc;
+}
+
+static int rk_purge(void *st, const spool_id *id, const spool_deadline *dl, int *purged, spool_error *err)
+{
+    (void)dl;
+    rk *s = st;
+    char hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
+    spool_id_format(id, hex);
+    snprintf(why, sizeof why, "%s.why", hex);
+    *purged = 0;
+    if (unlinkat(s->qfd, hex, 0) != 0)
+        return errno == ENOENT ? 0 : q_fail(s, errno, "purge", hex, err);
+    *purged = 1;
+    unlinkat(s->qfd, why, 0);
+    fsync(s->qfd);
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The quarantine cursor: the names of quarantine/, sorted, read at open
+ * (a quarantine is small), each entry read when it is reached. */
+struct q_cursor {
+    char **names;
+    size_t n, i;
+    char *data, *why;
+    char error[256];
+};
+
+static q_cursor *q_cursor_new(void)
+{
+    return calloc(1, sizeof(q_cursor));
+}
+
+static void q_cursor_free(q_cursor *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free(q->names[i]);
+    free(q->names);
+    free(q->data);
+    free(q->why);
+}
+
+static int q_list(rk *s, q_cursor *q, spool_error *err)
+{
+    int fd = dup(s->qfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return q_fail(s, errno, "list", "entries", err);
+    }
+    rewinddir(d);
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) != SPOOL_ID_TEXT)
+            continue; /* ".", "..", the .why files, temporary files */
+        if (q->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **bigger = realloc(q->names, cap * sizeof *bigger);
+            if (bigger == NULL)
+                break;
+            q->names = bigger;
+        }
+        if ((q->names[q->n] = strdup(de->d_name)) == NULL)
+            break;
+        q->n++;
+    }
+    closedir(d);
+    qsort(q->names, q->n, sizeof *q->names, by_name);
+    return 0;
+}
+
+static int q_next(rk *s, q_cursor *q, spool_entry *e)
+{
+    free(q->data);
+    free(q->why);
+    q->data = q->why = NULL;
+    if (q->i == q->n)
+        return 0;
+    const char *name = q->names[q->i++];
+    memset(e, 0, sizeof *e);
+    const char *why;
+    e->id_valid = spool_id_parse(name, strlen(name), &e->id, &why) == 0;
+    char wname[SPOOL_ID_TEXT + 8];
+    snprintf(wname, sizeof wname, "%s.why", name);
+    size_t wlen;
+    if (read_q(s, wname, &q->why, &wlen) == 0) {
+        char *sp = strchr(q->why, ' ');
+        e->time = strtod(q->why, NULL);
+        e->reason = sp ? sp + 1 : "";
+    } else {
+        e->reason = "";
+    }
+    size_t len;
+    if (read_q(s, name, &q->data, &len) != 0) {
+        snprintf(q->error, sizeof q->error, "cannot read quarantine/%s: %s", name, strerror(errno));
+        e->corrupt = 1;
+        e->error = q->error;
+    } else {
+        e->data = q->data;
+        e->len = len;
+    }
+    return 1;
+}
+
+/* -------------------------------------------------------- maintenance */
+
+/* An integer property of the database, or -1. */
+static int64_t property(rk *s, const char *name)
+{
+    char *v = rocksdb_property_value(s->db, name);
+    int64_t n = v != NULL ? strtoll(v, NULL, 10) : -1;
+    rocksdb_free(v);
+    return n;
+}
+
+/* Fails when RocksDB counts background errors (a compaction or flush
+ * that failed: 7.8.3's compact_range reports none itself). */
+static int background_errors(rk *s, const char *what, spool_error *err)
+{
+    int64_t n = property(s, "rocksdb.background-errors");
+    if (n > 0) {
+        spool_error_set(err, SPOOL_IO, "%s %s: RocksDB reports %lld background errors", what, s->dir, (long long)n);
+        err->code_name = "IOError";
+        return -1;
+    }
+    return 0;
+}
+
+static int flush_memtables(rk *s, spool_error *err)
+{
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    char *msg = NULL;
+    rocksdb_flush(s->db, fo, &msg);
+    rocksdb_flushoptions_destroy(fo);
+    return msg != NULL ? fail(s, msg, "flush", err) : 0;
+}
+
+static int64_t sst_bytes(rk *s)
+{
+    int64_t sst = property(s, "rocksdb.total-sst-files-size");
+    int64_t wal = property(s, "rocksdb.cur-size-all-mem-tables");
+    return (sst > 0 ? sst : 0) + (wal > 0 ? wal : 0);
+}
+
+/* compact: flush, then a full compaction down to the bottommost level. */
+static int rk_compact(void *st, spool_compact_stats *stats, spool_error *err)
+{
+    rk *s = st;
+    double t0 = spool_monotonic();
+    stats->bytes_before = sst_bytes(s);
+    if (flush_memtables(s, err) != 0)
+        return -1;
+    rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+    rocksdb_compactoptions_set_bottommost_level_compaction(co, 2); /* kForce */
+    rocksdb_compactoptions_set_exclusive_manual_compaction(co, 1);
+    rocksdb_compact_range_opt(s->db, co, NULL, 0, NULL, 0);
+    rocksdb_compactoptions_destroy(co);
+    stats->steps = 1;
+    stats->bytes_after = sst_bytes(s);
+    stats->seconds = spool_monotonic() - t0;
+    spool_metrics_set(&stats->backend, "sst_bytes", (double)property(s, "rocksdb.total-sst-files-size"));
+    return background_errors(s, "compact", err);
+}
+
+static int rk_advise_low_memory(void *st, int64_t *released, spool_error *err)
+{
+    rk *s = st;
+    int64_t before = property(s, "rocksdb.cur-size-all-mem-tables");
+    if (flush_memtables(s, err) != 0)
+        return -1;
+    *released = before - property(s, "rocksdb.cur-size-all-mem-tables");
+    return 0;
+}
+
+static int rk_stats(void *st, spool_stats *out, spool_error *err)
+{
+    rk *s = st;
+    (void)err;
+    out->entries = -1; /* RocksDB only estimates its keys: see backend.estimate_num_keys */
+    q_cursor q = {0};
+    spool_error ignored;
+    if (q_list(s, &q, &ignored) == 0)
+        out->quarantined = (int64_t)q.n;
+    q_cursor_free(&q);
+    out->bytes = sst_bytes(s);
+    spool_metrics_set(&out->backend, "estimate_num_keys", (double)property(s, "rocksdb.estimate-num-keys"));
+    spool_metrics_set(&out->backend, "sst_bytes", (double)property(s, "rocksdb.total-sst-files-size"));
+    spool_metrics_set(&out->backend, "memtable_bytes", (double)property(s, "rocksdb.cur-size-all-mem-tables"));
+    spool_metrics_set(&out->backend, "background_errors", (double)property(s, "rocksdb.background-errors"));
+    return 0;
+}
+
+static void rk_health(void *st, spool_health *h)
+{
+    rk *s = st;
+    spool_metrics_set(&h->backend, "background_errors", (double)property(s, "rocksdb.background-errors"));
+}
+
+/* leak = 1 in a forked child: the parent's database is the parent's. */
+static void rk_close(void *st, int leak)
+{
+    if (!leak)
+        rk_free(st);
+}
+
+/* ------------------------------------------------------------ options */
+
+#define RK_OPT(f) offsetof(spool_rocks_params, f)
+#define RK_MAX_INT 2147483647
+#define RK_MAX_BYTES 9007199254740992LL
+
+static const spool_option rk_options[] = {
+    {"compression_type", SPOOL_OPT_ENUM, 0, 0, 0, "Snappy", RK_OPT(compression), "block compression",
+     compression_names},
+    {"increase_parallelism", SPOOL_OPT_INT, 1, 1024, 0, "not set", RK_OPT(increase_parallelism),
+     "background threads (RocksDB's IncreaseParallelism)", NULL},
+    {"optimize_level_style_compaction", SPOOL_OPT_INT64, 1, RK_MAX_BYTES, 0, "not set",
+     RK_OPT(optimize_level_style_compaction), "memtable budget, bytes (OptimizeLevelStyleCompaction)", NULL},
+    {"optimize_universal_style_compaction", SPOOL_OPT_INT64, 1, RK_MAX_BYTES, 0, "not set",
+     RK_OPT(optimize_universal_style_compaction), "memtable budget, bytes (OptimizeUniversalStyleCompaction)",
+     NULL},
+    {"compaction_readahead_size", SPOOL_OPT_INT64, 1, RK_MAX_BYTES, 0, "RocksDB's", RK_OPT(compaction_readahead_size),
+     "bytes read ahead by compactions", NULL},
+    {"max_open_files", SPOOL_OPT_INT, -1, RK_MAX_INT, 0, "-1 (unlimited)", RK_OPT(max_open_files),
+     "files RocksDB keeps open", NULL},
+    {"write_buffer_size", SPOOL_OPT_INT64, 1, RK_MAX_BYTES, 0, "RocksDB's (64 MiB)", RK_OPT(write_buffer_size),
+     "bytes of one memtable", NULL},
+    {"level0_stop_writes_trigger", SPOOL_OPT_INT, 1, RK_MAX_INT, 0, "RocksDB's (36)",
+     RK_OPT(level0_stop_writes_trigger), "level-0 files at which writes stop", NULL},
+    {"memtable_huge_page_size", SPOOL_OPT_INT64, 0, RK_MAX_BYTES, 0, "0 (none)", RK_OPT(memtable_huge_page_size),
+     "huge page size for memtables, bytes", NULL},
+    {"paranoid_checks", SPOOL_OPT_BOOL, 0, 1, 0, "false", RK_OPT(paranoid_checks), "RocksDB's paranoid checks",
+     NULL},
+    {"level_compaction_dynamic_level_bytes", SPOOL_OPT_BOOL, 0, 1, 0, "false",
+     RK_OPT(level_compaction_dynamic_level_bytes), "dynamic level sizes", NULL},
+    {"log_level", SPOOL_OPT_ENUM, 0, 0, 0, "Info", RK_OPT(log_level), "RocksDB's own LOG file", log_level_names},
+    {"log_file_time_to_roll", SPOOL_OPT_DURATION, 0, 1000000000, 0, "1 day", RK_OPT(log_file_time_to_roll),
+     "age at which the LOG file is rolled", NULL},
+    {"obsolete_files_period", SPOOL_OPT_DURATION, 0, 1000000000, 0, "6 hours", RK_OPT(obsolete_files_period),
+     "how often obsolete files are deleted", NULL},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+const spool_backend spool_rocksdb_backend = {
+    .version = 2,
+    .kind = "RocksDB",
+    .probe = rk_probe,
+    .options_key = "rocks_params",
+    .options = rk_options,
+    .params_offset = offsetof(spool_params, rocks),
+    .open = rk_open,
+    .load = rk_load,
+    .cursor_open = rk_cursor_open,
+    .cursor_next = rk_cursor_next,
+    .cursor_close = rk_cursor_close,
+    .quarantine = rk_quarantine,
+    .restore = rk_restore,
+    .purge = rk_purge,
+    .compact = rk_compact,
+    .advise_low_memory = rk_advise_low_memory,
+    .stats = rk_stats,
+    .close = rk_close,
+    .health = rk_health,
+    .apply_batch = rk_apply_batch,
+};

@@ -1,0 +1,114 @@
+-- The RocksDB backend's own behaviour (the contract specs run against it
+-- too, by kind): a database written as KumoMTA writes it is read as it
+-- is; RocksDB's LOCK keeps a second process out with a clear error; a
+-- damaged SST file gives `corrupt` answers, never wrong bytes.  Pending in
+-- a build without librocksdb-dev.
+local spool = require "spool"
+local helper = require "spec.helper"
+
+local built = false
+for _, b in ipairs(require("spool.core").backends()) do built = built or b.kind == "RocksDB" end
+local rocks_it = built and it or pending
+
+-- The build's helper programs, beside its module (tools/run-tests sets
+-- SPOOL_TEST_CPATH to "<build>/?.so").
+local function helper_program(name)
+  local cpath = os.getenv("SPOOL_TEST_CPATH") or "build/luajit/?.so"
+  return (cpath:gsub("%?%.so$", "")) .. "helper/" .. name
+end
+
+describe("the RocksDB backend", function()
+  local dir, s
+  before_each(function() dir = helper.tmpdir() end)
+  after_each(function()
+    if s then s:shutdown() end
+    s = nil
+    helper.rm_rf(dir)
+  end)
+
+  rocks_it("reads a database KumoMTA wrote (WriteBatch puts of the 16 id bytes), detecting its kind", function()
+    local p = assert(io.popen(helper.shell_quote(helper_program("rocks_kumo_write")) .. " "
+      .. helper.shell_quote(dir .. "/db") .. " 20"))
+    local want = {}
+    for line in p:lines() do
+      local hex, value = line:match("^(%x+) (.*)$")
+      want[hex] = value
+    end
+    assert.is_true(p:close())
+    s = assert(spool.open { path = dir .. "/db" })
+    assert.are.equal("RocksDB", s:kind())
+    local n = 0
+    for e in s:entries() do
+      n = n + 1
+      assert.are.equal(want[tostring(e.id)], e.data, tostring(e.id))
+    end
+    assert.are.equal(20, n)
+    for hex, value in pairs(want) do
+      assert.are.equal(value, s:load(hex))
+    end
+  end)
+
+  rocks_it("writes what KumoMTA reads: the key is the id's 16 bytes, the value the raw bytes", function()
+    s = assert(spool.open { path = dir, kind = "RocksDB" })
+    local id = spool.id.new()
+    assert.is_true(s:store(id, "raw bytes"))
+    s:shutdown()
+    s = nil
+    -- A reader that knows only RocksDB (no spool code) lists the keys.
+    local p = assert(io.popen(helper.shell_quote(helper_program("rocks_kumo_write")) .. " "
+      .. helper.shell_quote(dir) .. " dump"))
+    local out = p:read("*a")
+    assert.is_true(p:close())
+    local hex = id:bytes():gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+    assert.are.equal(hex .. " raw bytes\n", out)
+  end)
+
+  rocks_it("refuses a second process with a clear error naming the LOCK, without hanging", function()
+    s = assert(spool.open { path = dir, kind = "RocksDB" })
+    local ok, out, timed_out = helper.run_lua(([[
+      local spool = require "spool"
+      local s, err = spool.open { path = %q, kind = "RocksDB" }
+      print(s and "opened" or (err.kind .. ": " .. err.message))
+    ]]):format(dir), 20)
+    assert.is_true(ok, out)
+    assert.is_false(timed_out)
+    assert.is_truthy(out:find("busy: ", 1, true), out)
+    assert.is_truthy(out:find("LOCK", 1, true), out)
+  end)
+
+  rocks_it("answers corrupt for an entry in a damaged SST file, never wrong bytes", function()
+    s = assert(spool.open { path = dir, kind = "RocksDB", rocks_params = { compression_type = "None" } })
+    local ids, body = {}, ("0123456789abcdef"):rep(256) -- 4 KiB, uncompressed in the SST
+    for i = 1, 50 do
+      ids[i] = spool.id.new()
+      assert.is_true(s:store(ids[i], body .. i))
+    end
+    assert(s:compact()) -- into an SST file
+    s:shutdown()
+    s = nil
+    local sst
+    for name in io.popen("ls " .. helper.shell_quote(dir)):lines() do
+      if name:match("%.sst$") then sst = dir .. "/" .. name end
+    end
+    assert.is_string(sst, "no SST file after compact")
+    -- Flip bytes in the middle of the data blocks.
+    local f = assert(io.open(sst, "r+b"))
+    local size = f:seek("end")
+    f:seek("set", math.floor(size / 3))
+    f:write(("\255"):rep(64))
+    f:close()
+    s = assert(spool.open { path = dir })
+    local corrupt, wrong = 0, 0
+    for i, id in ipairs(ids) do
+      local data, err = s:load(id)
+      if data == nil then
+        assert.are.equal("corrupt", err.kind, err.message)
+        corrupt = corrupt + 1
+      elseif data ~= body .. i then
+        wrong = wrong + 1
+      end
+    end
+    assert.are.equal(0, wrong)
+    assert.is_true(corrupt > 0, "no load saw the damage")
+  end)
+end)
