@@ -50,8 +50,13 @@ BACKENDS = sqlite localdisk
 # RocksDB when its headers are there (librocksdb-dev); ROCKSDB=0 leaves
 # it out, and kind = "RocksDB" then answers a clear error.
 HAVE_ROCKSDB := $(shell printf '\043include <rocksdb/c.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
-ROCKSDB ?= $(HAVE_ROCKSDB)
-ifeq ($(ROCKSDB),1)
+# (Empty, as LuaRocks passes an unset variable: decided by the headers.)
+ROCKSDB ?=
+WITH_ROCKSDB = $(if $(ROCKSDB),$(ROCKSDB),$(HAVE_ROCKSDB))
+ifeq ($(WITH_ROCKSDB)$(HAVE_ROCKSDB),10)
+$(error ROCKSDB=1, but <rocksdb/c.h> is not found: apt-get install librocksdb-dev)
+endif
+ifeq ($(WITH_ROCKSDB),1)
 BACKENDS += rocksdb
 BACKEND_DEFS = -DSPOOL_HAVE_ROCKSDB
 BACKEND_LIBS = $(or $(shell pkg-config --libs rocksdb 2>/dev/null),-lrocksdb)

@@ -1,6 +1,10 @@
 -- Installs offline: it depends on nothing but Lua, and builds with the
 -- project's Makefile (which links SQLite through pkg-config).
 --   luarocks make rockspec/spool-scm-1.rockspec LUA=luajit LUA_INCDIR=/usr/include/luajit-2.1
+-- The RocksDB backend (kind = "RocksDB") is built when RocksDB's headers
+-- are installed (Debian: apt-get install librocksdb-dev); pass ROCKSDB=0
+-- to leave it out, ROCKSDB=1 to insist on it:
+--   luarocks make rockspec/spool-scm-1.rockspec ROCKSDB=0
 rockspec_format = "3.0"
 package = "spool"
 version = "scm-1"
@@ -31,6 +35,7 @@ build = {
       LIBFLAG = "$(LIBFLAG)",
       LUA_INCDIR = "$(LUA_INCDIR)",
       LUA = "$(LUA)",
+      ROCKSDB = "$(ROCKSDB)",
    },
    install_target = "install",
    install_variables = {

@@ -23,6 +23,14 @@ local function fd_count()
     return c
 end
 
+-- "fd -> target" lines of this process's descriptors, for a failure.
+local function fd_list()
+    local p = io.popen("ls -l /proc/" .. pid .. "/fd | sed -n 's/.* \\([0-9]*\\) -> /\\1 -> /p'")
+    local out = p:read("*a")
+    p:close()
+    return out
+end
+
 local function rss_kib()
     local st = io.open("/proc/" .. pid .. "/status")
     local kib = st:read("*a"):match("VmRSS:%s*(%d+)")
@@ -51,7 +59,7 @@ end
 for i = 1, 200 do cycle(i) end -- warm up caches and the allocator
 collectgarbage()
 collectgarbage()
-local fd0, rss0 = fd_count(), rss_kib()
+local fd0, rss0, list0 = fd_count(), rss_kib(), fd_list()
 local t0 = spool.monotonic()
 for i = 1, cycles do
     cycle(i)
@@ -60,10 +68,17 @@ end
 collectgarbage()
 collectgarbage()
 local fd1, rss1 = fd_count(), rss_kib()
--- A leak adds descriptors; one fewer is a descriptor of the interpreter's
--- that the collector closed meanwhile (seen once in about twenty runs).
-ok(fd1 <= fd0, ("%d open/store/load/remove/close cycles with failing calls: file descriptors %d -> %d")
+-- A leak per cycle adds thousands of descriptors; one fewer is a
+-- descriptor of the interpreter's that the collector closed meanwhile
+-- (seen once in about twenty runs).  One more was seen twice in CI in
+-- December 2026 (here and in spool_spec's open/shutdown cycles), not
+-- reproduced since: up to two more pass, and a failure lists both sets.
+ok(fd1 <= fd0 + 2, ("%d open/store/load/remove/close cycles with failing calls: file descriptors %d -> %d")
     :format(cycles, fd0, fd1))
+if fd1 ~= fd0 then
+    io.write("# descriptors before:\n", (list0:gsub("[^\n]+", "#   %0")), "# after:\n",
+        (fd_list():gsub("[^\n]+", "#   %0")))
+end
 ok(rss1 - rss0 < 16 * 1024, ("RSS %d -> %d KiB (growth under 16 MiB)"):format(rss0, rss1))
 print(("# cycles figures: cycles=%d seconds=%.1f fds=%d->%d rss_kib=%d->%d")
     :format(cycles, spool.monotonic() - t0, fd0, fd1, rss0, rss1))
