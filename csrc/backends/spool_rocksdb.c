@@ -14,7 +14,9 @@
  *   of an empty batch after them (a WAL sync covers every write before
  *   it).
  * - `flush` selects fsync instead of fdatasync (use_fsync), as KumoMTA
- *   maps it; it does not sync each write: force_sync does.
+ *   maps it, and, unlike KumoMTA, also syncs every write: in this spool
+ *   `flush` means "every commit durable against power loss" on every
+ *   backend, and a reader of the same database (kumod) cannot tell.
  * - RocksDB checks its blocks' checksums: a Corruption status is a
  *   `corrupt` answer, never wrong bytes.
  * - One process per database (RocksDB's LOCK file): a second open answers
@@ -53,7 +55,8 @@ typedef struct rk {
     rocksdb_writeoptions_t *wo, *wo_sync;
     rocksdb_readoptions_t *ro;
     char *dir;
-    int qfd; /* quarantine/ */
+    int flush; /* every write synced */
+    int qfd;   /* quarantine/ */
     mode_t file_mode;
 } rk;
 
@@ -177,6 +180,7 @@ static int rk_open(const spool_params *p, void **state, spool_error *err)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     }
     s->qfd = -1;
+    s->flush = p->flush;
     s->file_mode = p->group_access ? 0640 : 0600;
     /* RocksDB makes only the last level; KumoMTA's directory is 0755. */
     if (mkdir(p->path, p->group_access ? 0750 : 0700) != 0 && errno != EEXIST) {
@@ -310,11 +314,11 @@ static void rk_apply_batch(void *st, spool_write_req **reqs, size_t n, int durab
     int synced_ok = 0;
     for (size_t i = 0; i < n; i++)
         reqs[i]->rc = apply_one(s, reqs[i]);
-    if (!durable)
+    if (!durable && !s->flush)
         return;
     spool_write_req *e = NULL;
     for (size_t i = 0; i < n; i++)
-        if (reqs[i]->rc == 0 && reqs[i]->durable && (e == NULL || reqs[i]->dl->at < e->dl->at))
+        if (reqs[i]->rc == 0 && (reqs[i]->durable || s->flush) && (e == NULL || reqs[i]->dl->at < e->dl->at))
             e = reqs[i];
     if (e == NULL)
         return;
@@ -328,7 +332,7 @@ static void rk_apply_batch(void *st, spool_write_req **reqs, size_t n, int durab
          * may still be there. */
         err.ambiguous = 1;
         for (size_t i = 0; i < n; i++)
-            if (reqs[i]->rc == 0 && reqs[i]->durable)
+            if (reqs[i]->rc == 0 && (reqs[i]->durable || s->flush))
                 spool_group_fail(reqs[i], &err);
     }
 }
