@@ -75,7 +75,7 @@ CORE_SO = $(BUILD)/spool/core.so
 # (spool.h is the entry point; compile with -Icsrc/core).
 LIBSPOOL = $(BUILD)/libspool.a
 
-.PHONY: libspool test-reliability all test asan valgrind tsan tsan-build install uninstall clean deps demo ctest bench bench-full bench-layout
+.PHONY: libspool print-libs test-reliability all test asan valgrind tsan tsan-build install uninstall clean deps demo ctest bench bench-full bench-layout
 all: $(CORE_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
@@ -87,6 +87,9 @@ $(CORE_SO): $(OBJS)
 	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(OBJS) $(LIBS)
 
 libspool: $(LIBSPOOL)
+# The libraries a program linking libspool.a needs (make -s print-libs).
+print-libs:
+	@echo $(LIBS)
 $(LIBSPOOL): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $(LIB_OBJS)

@@ -304,6 +304,14 @@ static void *sp_open_localdisk(const char *dir, int durable, int threads)
     return sp_open_kind(dir, "LocalDisk", durable, 0);
 }
 
+/* The spool's RocksDB backend: beside the raw `rocksdb` loop, the cost of
+ * the spool's layer over RocksDB. */
+static void *sp_open_rocksdb(const char *dir, int durable, int threads)
+{
+    (void)threads;
+    return sp_open_kind(dir, "RocksDB", durable, 0);
+}
+
 /* The same with sqlite.mmap_size = 1 GiB: reads come from the mapped
  * file instead of one pread per page. */
 static void *sp_open_mmap(const char *dir, int durable, int threads)
@@ -421,6 +429,20 @@ const bench_engine bench_spool_c = {
 const bench_engine bench_spool_localdisk = {
     .name = "spool-localdisk",
     .open = sp_open_localdisk,
+    .close = sp_close,
+    .thread_open = sp_thread_open,
+    .thread_close = sp_thread_close,
+    .store = sp_store,
+    .load = sp_load,
+    .remove = sp_remove,
+    .enumerate = sp_enumerate,
+    .compact = sp_compact,
+    .error = sp_error,
+};
+
+const bench_engine bench_spool_rocksdb = {
+    .name = "spool-rocksdb",
+    .open = sp_open_rocksdb,
     .close = sp_close,
     .thread_open = sp_thread_open,
     .thread_close = sp_thread_close,

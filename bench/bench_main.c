@@ -234,8 +234,10 @@ static const bench_engine *engine_named(const char *name)
 #ifdef HAVE_ROCKSDB
     if (strcmp(name, "rocksdb") == 0)
         return &bench_rocksdb;
+    if (strcmp(name, "spool-rocksdb") == 0)
+        return &bench_spool_rocksdb;
 #else
-    if (strcmp(name, "rocksdb") == 0)
+    if (strcmp(name, "rocksdb") == 0 || strcmp(name, "spool-rocksdb") == 0)
         return NULL;
 #endif
     bench_die("unknown engine %s", name);

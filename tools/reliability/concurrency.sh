@@ -63,8 +63,9 @@ if ! make -s LUA="$lua" all libspool >"$work/build.log" 2>&1; then
   exit 1
 fi
 mkdir -p "$build/rtest"
+# shellcheck disable=SC2046
 if ! cc -O2 -g -std=gnu11 -Wall -Wextra -Werror -Icsrc/core csrc/test/concurrency_threads.c "$build/libspool.a" \
-    -lsqlite3 -lpthread -lm -o "$build/rtest/concurrency_threads" >"$work/cc.log" 2>&1; then
+    $(make -s LUA="$lua" print-libs) -o "$build/rtest/concurrency_threads" >"$work/cc.log" 2>&1; then
   sed 's/^/# /' "$work/cc.log"
   fail "build $build/rtest/concurrency_threads"
 fi

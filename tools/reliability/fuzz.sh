@@ -65,7 +65,7 @@ build() { # target -> 0 when built
     fuzz_id)
       # The core as a library, instrumented for coverage and the sanitizers
       # (make libspool into build/fuzz/core), which the target links.
-      make -s BUILD="$out/core" CC="$CC_FUZZ" \
+      make -s BUILD="$out/core" CC="$CC_FUZZ" ROCKSDB=0 \
         CFLAGS="$cflags -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
         "$out/core/libspool.a" >"$log" 2>&1 &&
       "$CC_FUZZ" $cflags $san -Icsrc/core csrc/fuzz/fuzz_id.c "$out/core/libspool.a" -lsqlite3 -lpthread -lm \
