@@ -751,7 +751,8 @@ static int q_list(rk *s, q_cursor *q, spool_error *err)
         q->n++;
     }
     closedir(d);
-    qsort(q->names, q->n, sizeof *q->names, by_name);
+    if (q->n > 1)
+        qsort(q->names, q->n, sizeof *q->names, by_name);
     return 0;
 }
 
