@@ -113,6 +113,11 @@ static int fail(rk *s, char *msg, const char *what, spool_error *err)
 
 /* --------------------------------------------------------------- open */
 
+static int write_all(int fd, const void *p, size_t n);
+static int q_fail(rk *s, int e, const char *what, const char *name, spool_error *err);
+static int file_fail(rk *s, int e, const char *what, const char *file, spool_error *err);
+static int check_name(rk *s, const char *name, spool_error *err);
+
 static const char *const compression_names = "None,Snappy,Zlib,Bz2,Lz4,Lz4hc,Zstd";
 static const int compressions[] = {rocksdb_no_compression,  rocksdb_snappy_compression, rocksdb_zlib_compression,
                                    rocksdb_bz2_compression, rocksdb_lz4_compression,    rocksdb_lz4hc_compression,
@@ -219,8 +224,44 @@ static int rk_open(const spool_params *p, void **state, spool_error *err)
         err->code_name = spool_errno_name(e);
         return -1;
     }
+    if (check_name(s, p->name, err) != 0) {
+        rk_free(s);
+        return -1;
+    }
     *state = s;
     return 0;
+}
+
+/* At a define (name given): records the name in <dir>/spool.name, or
+ * refuses a name other than the one recorded (a directory holds one
+ * spool).  RocksDB's LOCK is held: no other process races this. */
+static int check_name(rk *s, const char *name, spool_error *err)
+{
+    if (name == NULL)
+        return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/spool.name", s->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
+    if (fd < 0)
+        return file_fail(s, errno, "open", "spool.name", err);
+    char have[300];
+    ssize_t r = pread(fd, have, sizeof have - 1, 0);
+    int rc = 0;
+    if (r < 0) {
+        rc = file_fail(s, errno, "read", "spool.name", err);
+    } else if (r == 0) {
+        if (write_all(fd, name, strlen(name)) != 0 || fdatasync(fd) != 0)
+            rc = file_fail(s, errno, "write", "spool.name", err);
+    } else {
+        have[r] = '\0';
+        if (strcmp(have, name) != 0)
+            rc = spool_error_set(err, SPOOL_MISUSE,
+                                 "cannot define spool '%s' on %s: that directory holds spool '%s' "
+                                 "(a directory holds one spool)",
+                                 name, s->dir, have);
+    }
+    close(fd);
+    return rc;
 }
 
 /* A directory holds a RocksDB database when it has RocksDB's CURRENT and
@@ -555,6 +596,16 @@ static int write_q(rk *s, const char *name, const void *data, size_t len)
         unlinkat(s->qfd, tmp, 0);
     errno = e;
     return rc;
+}
+
+/* Fills err from errno e for `what` on <dir>/<file>.  Returns -1. */
+static int file_fail(rk *s, int e, const char *what, const char *file, spool_error *err)
+{
+    spool_error_set(err, e == ENOSPC || e == EDQUOT ? SPOOL_FULL : SPOOL_IO, "%s %s/%s: %s", what, s->dir, file,
+                    strerror(e));
+    err->sys_errno = err->code = e;
+    err->code_name = spool_errno_name(e);
+    return -1;
 }
 
 static int q_fail(rk *s, int e, const char *what, const char *hex, spool_error *err)

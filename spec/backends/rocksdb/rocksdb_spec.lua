@@ -76,6 +76,16 @@ describe("the RocksDB backend", function()
     assert.is_truthy(out:find("LOCK", 1, true), out)
   end)
 
+  rocks_it("records the name of a defined spool and refuses another name for its directory later", function()
+    local name = "rocks-" .. tostring(spool.id.new())
+    s = assert(spool.define { name = name, path = dir, kind = "RocksDB" })
+    s:shutdown()
+    s = nil
+    local msg = helper.error_of(spool.define, { name = name .. "-other", path = dir })
+    assert.is_truthy(msg:find("holds spool '" .. name .. "'", 1, true), msg)
+    s = assert(spool.define { name = name, path = dir }) -- the same name still opens it
+  end)
+
   rocks_it("answers corrupt for an entry in a damaged SST file, never wrong bytes", function()
     s = assert(spool.open { path = dir, kind = "RocksDB", rocks_params = { compression_type = "None" } })
     local ids, body = {}, ("0123456789abcdef"):rep(256) -- 4 KiB, uncompressed in the SST
