@@ -66,6 +66,8 @@ static const char *const known_keys[] = {
     "page_size", "cache_kib", "mmap_size", "wal_autocheckpoint", "checkpoint_wal_bytes",
     "vacuum_step_pages", "cleanup_vacuum_pages", "enumerate_chunk_rows", "enumerate_chunk_bytes",
     "exclusive", "secure_delete", "vfs",
+    "compression_type", "increase_parallelism", "max_open_files", "paranoid_checks", "log_level",
+    "log_file_time_to_roll", "obsolete_files_period", "write_buffer_size",
     /* not known: near misses */
     "Path", "paths", "", "sqlite.page_size", "min_free_space_percent", "log_parallelism",
 };
@@ -76,7 +78,7 @@ static const char *const strings[] = {
     "/var/spool/app/data", "/tmp/spool", "relative/dir", "", " ", "SQLite", "LocalDisk", "RocksDB",
     "sqlite", "10%", "0%", "100%", "100.5%", "101%", "-5%", "abc%", " 7 % ", "..%", "1.2.3%", "%",
     "30s", "200ms", "5m", "2h", "1d", "1.5s", "0s", "0", "-1", ".", "1e5", "1e999", "inf", "-inf",
-    "nan", "0x10", "1 h", "10 parsecs", "4096", "65536", "data", "meta", "unix-none", "a\0b",
+    "nan", "0x10", "1 h", "10 parsecs", "Snappy", "lz4", "ZSTD", "Info", "24 hours", "6h", "4096", "65536", "data", "meta", "unix-none", "a\0b",
     "9999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999",
 };
 #define N_STRINGS (sizeof strings / sizeof strings[0])
@@ -292,6 +294,44 @@ static void check_sqlite(lua_State *L, int t)
     }
 }
 
+/* rocks_params as normalize returns it when the RocksDB backend is built:
+ * KumoMTA's keys, each a boolean, a known name or a finite number in its
+ * range (the gate and deadline settings were taken out to the top level). */
+static void check_rocks(lua_State *L, int t)
+{
+    static const char *const names[] = {"None", "Snappy", "Zlib", "Bz2", "Lz4", "Lz4hc", "Zstd",
+                                        "Debug", "Info", "Warn", "Error", "Fatal", "Header"};
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            FAIL("normalize returned a non-string key in rocks_params");
+        const char *k = lua_tostring(L, -2);
+        int vt = lua_type(L, -1);
+        double v = vt == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+        if (strcmp(k, "paranoid_checks") == 0 || strcmp(k, "level_compaction_dynamic_level_bytes") == 0) {
+            if (vt != LUA_TBOOLEAN)
+                FAIL("normalize returned rocks_params.%s = a %s, not a boolean", k, lua_typename(L, vt));
+        } else if (strcmp(k, "compression_type") == 0 || strcmp(k, "log_level") == 0) {
+            int known = 0;
+            for (size_t i = 0; vt == LUA_TSTRING && i < sizeof names / sizeof names[0]; i++)
+                known |= strcmp(lua_tostring(L, -1), names[i]) == 0;
+            if (!known)
+                FAIL("normalize returned rocks_params.%s that is not one of the known names", k);
+        } else if (strcmp(k, "log_file_time_to_roll") == 0 || strcmp(k, "obsolete_files_period") == 0) {
+            if (vt != LUA_TNUMBER || !is_finite(v) || v < 0 || v > 1e9)
+                FAIL("normalize returned rocks_params.%s = %.17g, not a duration in [0, 1e9] seconds", k, v);
+        } else if (strcmp(k, "store_deadline") == 0 || strncmp(k, "error_", 6) == 0 ||
+                   strncmp(k, "limit_concurrent_", 17) == 0 || strcmp(k, "allow_error_unlatch") == 0) {
+            FAIL("normalize left the gate setting rocks_params.%s inside rocks_params", k);
+        } else {
+            /* The integer options: max_open_files may be -1. */
+            if (vt != LUA_TNUMBER || !integral(v) || v < -1)
+                FAIL("normalize returned rocks_params.%s = %.17g, not an integer", k, v);
+        }
+        lua_pop(L, 1);
+    }
+}
+
 /* The returned table must be what core.open reads (csrc/spool_lua.c,
  * read_params), with every value in its range. */
 static void check_result(lua_State *L, int t)
@@ -326,6 +366,10 @@ static void check_result(lua_State *L, int t)
             if (vt != LUA_TTABLE)
                 FAIL("normalize returned sqlite = a %s, not a table", lua_typename(L, vt));
             check_sqlite(L, lua_gettop(L));
+        } else if (strcmp(k, "rocks_params") == 0) {
+            if (vt != LUA_TTABLE)
+                FAIL("normalize returned rocks_params = a %s, not a table", lua_typename(L, vt));
+            check_rocks(L, lua_gettop(L));
         } else {
             double v = field_number(L, t, k, "");
             if (strcmp(k, "min_free_space_percent") == 0 || strcmp(k, "min_free_inodes_percent") == 0) {
