@@ -131,7 +131,8 @@ end
 
 -- ------------------------------------------------------------- tables
 
-local ENGINES = { "raw-sqlite", "spool-c", "spool-c-mmap", "spool-lua", "rocksdb", "localdisk" }
+local ENGINES = { "raw-sqlite", "spool-c", "spool-c-mmap", "spool-lua", "rocksdb", "spool-rocksdb", "localdisk",
+    "spool-localdisk" }
 local SIZES = {}
 do
     local seen = {}
