@@ -36,10 +36,10 @@
 #include <unistd.h>
 
 #include "spool_backend.h"
+#include "spool_file.h"
 #include "spool_fork.h"
 
 #define LEVELS 4 /* aa/bb/cc/dd */
-#define NAME_FILE "spool.name"
 #define CLEANUP_STEP 256 /* directory entries looked at per cleanup() */
 
 typedef struct ld {
@@ -107,15 +107,6 @@ static void forget_open(ld *s)
     pthread_mutex_unlock(&open_spools_lock);
 }
 
-/* Fills err from errno for `what`.  Returns -1. */
-static int sys_fail(spool_error *err, int e, const char *what, const char *dir, const char *name)
-{
-    spool_kind k = e == ENOSPC || e == EDQUOT ? SPOOL_FULL : e == ENOMEM ? SPOOL_INTERNAL : SPOOL_IO;
-    spool_error_set(err, k, "%s %s/%s: %s", what, dir, name ? name : "", strerror(e));
-    err->sys_errno = err->code = e;
-    err->code_name = spool_errno_name(e);
-    return -1;
-}
 
 /* A new open file description of the subdirectory `name` (a dup() would
  * share the directory's read offset with every other reader).  Returns
@@ -125,21 +116,6 @@ static int reopen_dir(ld *s, const char *name)
     return openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/* Writes all of buf.  Returns 0 or -1 with errno. */
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Opens (creating with mode) the directory `name` under `at`, never
  * through a link.  Returns the fd, or -1 with errno. */
@@ -235,7 +211,7 @@ static int take_lock(ld *s, spool_error *err)
 {
     s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
     if (s->lockfd < 0)
-        return sys_fail(err, errno, "open lock file", s->dir, "lock");
+        return spool_file_fail(err, errno, "open lock file", s->dir, "lock");
     struct stat st;
     if (fstat(s->lockfd, &st) != 0 || !S_ISREG(st.st_mode))
         return spool_error_set(err, SPOOL_IO, "%s/lock is not a regular file", s->dir);
@@ -250,44 +226,16 @@ static int take_lock(ld *s, spool_error *err)
                                    "%s is in use by process %s (its lock file is held): a LocalDisk spool "
                                    "is used by one process at a time",
                                    s->dir, pid[0] ? pid : "(unknown)");
-        return sys_fail(err, e, "lock", s->dir, "lock");
+        return spool_file_fail(err, e, "lock", s->dir, "lock");
     }
     char line[32];
     int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
     if (ftruncate(s->lockfd, 0) != 0 || pwrite(s->lockfd, line, (size_t)n, 0) != n)
-        return sys_fail(err, errno, "write lock file", s->dir, "lock");
+        return spool_file_fail(err, errno, "write lock file", s->dir, "lock");
     fchmod(s->lockfd, (st.st_mode & 07777) | S_ISVTX); /* so that tmpwatch leaves it */
     return 0;
 }
 
-/* Records the registry name at first define, refuses another one later.
- * Returns 0 or -1 with err. */
-static int check_name(ld *s, const char *name, spool_error *err)
-{
-    if (name == NULL)
-        return 0;
-    int fd = openat(s->dirfd, NAME_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
-    if (fd < 0)
-        return sys_fail(err, errno, "open", s->dir, NAME_FILE);
-    char have[300];
-    ssize_t r = pread(fd, have, sizeof have - 1, 0);
-    int rc = 0;
-    if (r < 0) {
-        rc = sys_fail(err, errno, "read", s->dir, NAME_FILE);
-    } else if (r == 0) {
-        if (write_all(fd, name, strlen(name)) != 0 || fdatasync(fd) != 0)
-            rc = sys_fail(err, errno, "write", s->dir, NAME_FILE);
-    } else {
-        have[r] = '\0';
-        if (strcmp(have, name) != 0)
-            rc = spool_error_set(err, SPOOL_MISUSE,
-                                 "cannot define spool '%s' on %s: that directory holds spool '%s' "
-                                 "(a directory holds one spool)",
-                                 name, s->dir, have);
-    }
-    close(fd);
-    return rc;
-}
 
 /* Deletes what a crash left in new/ (no store of this process is under
  * way: the lock was just taken). */
@@ -377,7 +325,7 @@ static int ld_open(const spool_params *p, void **state, spool_error *err)
         err->code_name = spool_errno_name(e);
         return -1;
     }
-    if (take_lock(s, err) != 0 || check_name(s, p->name, err) != 0) {
+    if (take_lock(s, err) != 0 || spool_file_record_name(s->dirfd, s->dir, p->name, s->file_mode, err) != 0) {
         ld_free(s, 0);
         return -1;
     }
@@ -387,7 +335,7 @@ static int ld_open(const spool_params *p, void **state, spool_error *err)
         if ((*fds[i] = open_dir_at(s->dirfd, sub[i], s->dir_mode, 1)) < 0) {
             int e = errno;
             ld_free(s, 0);
-            return sys_fail(err, e, "open directory", p->path, sub[i]);
+            return spool_file_fail(err, e, "open directory", p->path, sub[i]);
         }
     }
     purge_new(s);
@@ -417,7 +365,7 @@ static int write_tmp(ld *s, const spool_item *it, int durable, pending *pd, spoo
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned char rnd[6];
         if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-            return sys_fail(err, errno, "random name in", s->dir, "new");
+            return spool_file_fail(err, errno, "random name in", s->dir, "new");
         memcpy(pd->tmp, ".tmp", 4);
         for (int i = 0; i < 6; i++)
             pd->tmp[4 + i] = alnum[rnd[i] % (sizeof alnum - 1)];
@@ -426,8 +374,8 @@ static int write_tmp(ld *s, const spool_item *it, int durable, pending *pd, spoo
         if (fd < 0 && errno == EEXIST)
             continue;
         if (fd < 0)
-            return sys_fail(err, errno, "create", s->dir, "new/.tmp");
-        int rc = write_all(fd, it->len ? it->data : "", it->len);
+            return spool_file_fail(err, errno, "create", s->dir, "new/.tmp");
+        int rc = spool_file_write_all(fd, it->len ? it->data : "", it->len);
         if (rc == 0 && durable)
             rc = fdatasync(fd);
         int e = errno;
@@ -438,7 +386,7 @@ static int write_tmp(ld *s, const spool_item *it, int durable, pending *pd, spoo
         if (rc != 0) {
             unlinkat(s->newfd, pd->tmp, 0);
             pd->tmp[0] = '\0';
-            return sys_fail(err, e, "write", s->dir, "new/.tmp");
+            return spool_file_fail(err, e, "write", s->dir, "new/.tmp");
         }
         return 0;
     }
@@ -509,7 +457,7 @@ static int store_prepare(ld *s, const spool_item *items, size_t n, int durable, 
             if (pd[i].leaf < 0 && (pd[i].leaf = open_leaf(s, pd[i].dirs, 1, &pd[i].created)) < 0) {
                 if (errno == ENOENT && ++attempt < 5)
                     continue;
-                rc = sys_fail(err, errno, "create directory for", s->dir, pd[i].file);
+                rc = spool_file_fail(err, errno, "create directory for", s->dir, pd[i].file);
                 break;
             }
             struct stat old;
@@ -524,7 +472,7 @@ static int store_prepare(ld *s, const spool_item *items, size_t n, int durable, 
                 pd[i].leaf = -1;
                 continue;
             }
-            rc = sys_fail(err, e, "rename into", s->dir, pd[i].file);
+            rc = spool_file_fail(err, e, "rename into", s->dir, pd[i].file);
             break;
         }
     }
@@ -669,11 +617,11 @@ static void ld_apply_batch(void *st, spool_write_req **reqs, size_t n, int durab
                 /* No room to share: this store syncs its own. */
                 sync_one_args a = {s, 0, ""};
                 if (store_dirs(pd[i], r->n, sync_one, &a) != 0)
-                    rc = sys_fail(&r->err, a.e, "sync directory", s->dir, a.path);
+                    rc = spool_file_fail(&r->err, a.e, "sync directory", s->dir, a.path);
             } else {
                 dir_check_args a = {set, 0, ""};
                 if (store_dirs(pd[i], r->n, dir_failed, &a) != 0)
-                    rc = sys_fail(&r->err, a.e, "sync directory", s->dir, a.path);
+                    rc = spool_file_fail(&r->err, a.e, "sync directory", s->dir, a.path);
             }
         }
         r->rc = rc;
@@ -684,67 +632,6 @@ static void ld_apply_batch(void *st, spool_write_req **reqs, size_t n, int durab
 
 /* ---------------------------------------------------------------- load */
 
-/* Reads the regular file `name` under `at` into a malloc'd buffer.
- * Returns 0, or -1 with errno (EINVAL: not a regular file). */
-static int read_file(int at, const char *name, char **out, size_t *len)
-{
-    int fd = openat(at, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        errno = EINVAL;
-        return -1;
-    }
-    size_t cap = (size_t)st.st_size, n = 0;
-    char *buf = malloc(cap ? cap : 1);
-    if (buf == NULL) {
-        close(fd);
-        errno = ENOMEM;
-        return -1;
-    }
-    for (;;) {
-        if (n == cap) {
-            /* The file grew (it should not): read what is there. */
-            char probe;
-            ssize_t r = read(fd, &probe, 1);
-            if (r == 0)
-                break;
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                goto fail;
-            char *bigger = realloc(buf, cap * 2 + 1);
-            if (bigger == NULL) {
-                errno = ENOMEM;
-                goto fail;
-            }
-            buf = bigger;
-            cap = cap * 2 + 1;
-            buf[n++] = probe;
-            continue;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            goto fail;
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *len = n;
-    return 0;
-fail:;
-    int e = errno;
-    free(buf);
-    close(fd);
-    errno = e;
-    return -1;
-}
 
 static int ld_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, const spool_deadline *dl,
                    spool_error *err)
@@ -757,7 +644,7 @@ static int ld_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, con
     int leaf = open_leaf(s, dirs, 0, NULL);
     char *buf = NULL;
     size_t len = 0;
-    int rc = leaf < 0 ? -1 : read_file(leaf, file, &buf, &len);
+    int rc = leaf < 0 ? -1 : spool_file_read(leaf, file, &buf, &len);
     int e = errno;
     if (leaf >= 0)
         close(leaf);
@@ -768,7 +655,7 @@ static int ld_load(void *st, const spool_id *id, spool_blob_fn fn, void *ud, con
             return spool_error_set(err, SPOOL_NOT_FOUND, "no entry %s in %s", hex, s->dir);
         if (e == EINVAL || e == ELOOP)
             return spool_error_set(err, SPOOL_CORRUPT, "%s/%s is not a regular file", s->dir, name);
-        return sys_fail(err, e, "read", s->dir, name);
+        return spool_file_fail(err, e, "read", s->dir, name);
     }
     rc = fn(ud, buf, len);
     free(buf);
@@ -794,21 +681,21 @@ static int ld_remove(void *st, const spool_id *ids, size_t n, int force_sync, co
         if (leaf < 0) {
             if (errno == ENOENT || errno == ENOTDIR)
                 continue;
-            return sys_fail(err, errno, "remove", s->dir, name);
+            return spool_file_fail(err, errno, "remove", s->dir, name);
         }
         if (unlinkat(leaf, file, 0) != 0) {
             int e = errno;
             close(leaf);
             if (e == ENOENT)
                 continue;
-            return sys_fail(err, e, "remove", s->dir, name);
+            return spool_file_fail(err, e, "remove", s->dir, name);
         }
         (*removed)++;
         int rc = durable ? fsync(leaf) : 0;
         int e = errno;
         close(leaf);
         if (rc != 0)
-            return sys_fail(err, e, "sync directory of", s->dir, name);
+            return spool_file_fail(err, e, "sync directory of", s->dir, name);
         prune_path(s, dirs);
     }
     return 0;
@@ -924,7 +811,7 @@ static int ld_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_
     if (fd < 0 || level_read(&c->lv[0], fd) != 0) {
         int e = errno;
         free(c);
-        return sys_fail(err, e, "read directory", s->dir, top);
+        return spool_file_fail(err, e, "read directory", s->dir, top);
     }
     c->depth = 1;
     *out = c;
@@ -945,7 +832,7 @@ static void read_reason(ld_cursor *c, const char *hex, spool_entry *e)
     snprintf(why, sizeof why, "%s.why", hex);
     e->reason = "";
     e->time = 0;
-    if (read_file(c->s->qfd, why, &buf, &len) != 0)
+    if (spool_file_read(c->s->qfd, why, &buf, &len) != 0)
         return;
     char *space = memchr(buf, ' ', len);
     size_t rlen = space ? len - (size_t)(space + 1 - buf) : 0;
@@ -1001,7 +888,7 @@ static int visit(ld_cursor *c, int at, const char *name, spool_entry *e)
     free(c->buf);
     c->buf = NULL;
     size_t len = 0;
-    if (read_file(at, name, &c->buf, &len) != 0) {
+    if (spool_file_read(at, name, &c->buf, &len) != 0) {
         int err = errno;
         if (err == ENOENT)
             return 0; /* removed since the directory was read */
@@ -1063,7 +950,7 @@ static int ld_cursor_next(void *cur, spool_entry *e, spool_error *err)
                 e->error = c->error;
                 return 1;
             }
-            return sys_fail(err, e2, "read directory", c->s->dir, c->path);
+            return spool_file_fail(err, e2, "read directory", c->s->dir, c->path);
         }
         c->depth++;
     }
@@ -1110,7 +997,7 @@ static int ld_quarantine(void *st, const spool_id *id, const char *reason, const
     if (n >= (int)sizeof line)
         n = (int)sizeof line - 1;
     int fd = openat(s->qfd, why, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
-    int rc = fd < 0 || write_all(fd, line, (size_t)n) != 0 || fdatasync(fd) != 0 ? -1 : 0;
+    int rc = fd < 0 || spool_file_write_all(fd, line, (size_t)n) != 0 || fdatasync(fd) != 0 ? -1 : 0;
     int e = errno;
     if (fd >= 0)
         close(fd);
@@ -1125,7 +1012,7 @@ static int ld_quarantine(void *st, const spool_id *id, const char *reason, const
     }
     close(leaf);
     if (rc != 0)
-        return sys_fail(err, e, "quarantine", s->dir, hex);
+        return spool_file_fail(err, e, "quarantine", s->dir, hex);
     atomic_fetch_add(&s->quarantined, 1);
     prune_path(s, dirs);
     return 0;
@@ -1147,7 +1034,7 @@ static int ld_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     if (leaf < 0) {
         int e = errno;
         pthread_rwlock_unlock(&s->shape);
-        return sys_fail(err, e, "restore", s->dir, hex);
+        return spool_file_fail(err, e, "restore", s->dir, hex);
     }
     struct stat st_e;
     if (fstatat(leaf, file, &st_e, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -1166,7 +1053,7 @@ static int ld_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     }
     close(leaf);
     if (rc != 0)
-        return sys_fail(err, e, "restore", s->dir, hex);
+        return spool_file_fail(err, e, "restore", s->dir, hex);
     unlinkat(s->qfd, why, 0);
     atomic_fetch_sub(&s->quarantined, 1);
     return 0;
@@ -1183,7 +1070,7 @@ static int ld_purge(void *st, const spool_id *id, const spool_deadline *dl, int 
     if (unlinkat(s->qfd, hex, 0) != 0) {
         if (errno == ENOENT)
             return 0;
-        return sys_fail(err, errno, "purge", s->dir, hex);
+        return spool_file_fail(err, errno, "purge", s->dir, hex);
     }
     *purged = 1;
     unlinkat(s->qfd, why, 0);

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "spool_backend.h"
+#include "spool_file.h"
 
 /* Rows and bytes a cursor reads per chunk. */
 #define CHUNK_ROWS 256
@@ -113,10 +114,7 @@ static int fail(rk *s, char *msg, const char *what, spool_error *err)
 
 /* --------------------------------------------------------------- open */
 
-static int write_all(int fd, const void *p, size_t n);
 static int q_fail(rk *s, int e, const char *what, const char *name, spool_error *err);
-static int file_fail(rk *s, int e, const char *what, const char *file, spool_error *err);
-static int check_name(rk *s, const char *name, spool_error *err);
 
 static const char *const compression_names = "None,Snappy,Zlib,Bz2,Lz4,Lz4hc,Zstd";
 static const int compressions[] = {rocksdb_no_compression,  rocksdb_snappy_compression, rocksdb_zlib_compression,
@@ -224,44 +222,17 @@ static int rk_open(const spool_params *p, void **state, spool_error *err)
         err->code_name = spool_errno_name(e);
         return -1;
     }
-    if (check_name(s, p->name, err) != 0) {
+    int dirfd = open(p->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int named = dirfd >= 0 ? spool_file_record_name(dirfd, s->dir, p->name, s->file_mode, err)
+                           : spool_file_fail(err, errno, "open", p->path, "");
+    if (dirfd >= 0)
+        close(dirfd);
+    if (named != 0) {
         rk_free(s);
         return -1;
     }
     *state = s;
     return 0;
-}
-
-/* At a define (name given): records the name in <dir>/spool.name, or
- * refuses a name other than the one recorded (a directory holds one
- * spool).  RocksDB's LOCK is held: no other process races this. */
-static int check_name(rk *s, const char *name, spool_error *err)
-{
-    if (name == NULL)
-        return 0;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/spool.name", s->dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
-    if (fd < 0)
-        return file_fail(s, errno, "open", "spool.name", err);
-    char have[300];
-    ssize_t r = pread(fd, have, sizeof have - 1, 0);
-    int rc = 0;
-    if (r < 0) {
-        rc = file_fail(s, errno, "read", "spool.name", err);
-    } else if (r == 0) {
-        if (write_all(fd, name, strlen(name)) != 0 || fdatasync(fd) != 0)
-            rc = file_fail(s, errno, "write", "spool.name", err);
-    } else {
-        have[r] = '\0';
-        if (strcmp(have, name) != 0)
-            rc = spool_error_set(err, SPOOL_MISUSE,
-                                 "cannot define spool '%s' on %s: that directory holds spool '%s' "
-                                 "(a directory holds one spool)",
-                                 name, s->dir, have);
-    }
-    close(fd);
-    return rc;
 }
 
 /* A directory holds a RocksDB database when it has RocksDB's CURRENT and
@@ -561,21 +532,6 @@ static void rk_cursor_close(void *cur)
 
 /* --------------------------------------------------------- quarantine */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *b = p;
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes `name` under quarantine/ through a temporary file, synced.
  * Returns 0 or -1 with errno. */
 static int write_q(rk *s, const char *name, const void *data, size_t len)
@@ -585,7 +541,7 @@ static int write_q(rk *s, const char *name, const void *data, size_t len)
     int fd = openat(s->qfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, s->file_mode);
     if (fd < 0)
         return -1;
-    int rc = write_all(fd, data, len) != 0 || fdatasync(fd) != 0 ? -1 : 0;
+    int rc = spool_file_write_all(fd, data, len) != 0 || fdatasync(fd) != 0 ? -1 : 0;
     int e = errno;
     close(fd);
     if (rc == 0 && renameat(s->qfd, tmp, s->qfd, name) != 0) {
@@ -596,16 +552,6 @@ static int write_q(rk *s, const char *name, const void *data, size_t len)
         unlinkat(s->qfd, tmp, 0);
     errno = e;
     return rc;
-}
-
-/* Fills err from errno e for `what` on <dir>/<file>.  Returns -1. */
-static int file_fail(rk *s, int e, const char *what, const char *file, spool_error *err)
-{
-    spool_error_set(err, e == ENOSPC || e == EDQUOT ? SPOOL_FULL : SPOOL_IO, "%s %s/%s: %s", what, s->dir, file,
-                    strerror(e));
-    err->sys_errno = err->code = e;
-    err->code_name = spool_errno_name(e);
-    return -1;
 }
 
 static int q_fail(rk *s, int e, const char *what, const char *hex, spool_error *err)
@@ -668,41 +614,6 @@ static int rk_quarantine(void *st, const spool_id *id, const char *reason, const
     return rc;
 }
 
-/* Reads quarantine/<name> into a malloc'd buffer.  Returns 0 or -1 with
- * errno. */
-static int read_q(rk *s, const char *name, char **out, size_t *len)
-{
-    int fd = openat(s->qfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return -1;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        errno = EINVAL;
-        return -1;
-    }
-    size_t cap = (size_t)st.st_size, n = 0;
-    char *buf = malloc(cap + 1);
-    if (buf == NULL) {
-        close(fd);
-        errno = ENOMEM;
-        return -1;
-    }
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 static int rk_restore(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err)
 {
     rk *s = st;
@@ -711,7 +622,7 @@ static int rk_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     snprintf(why, sizeof why, "%s.why", hex);
     char *data;
     size_t len;
-    if (read_q(s, hex, &data, &len) != 0) {
+    if (spool_file_read(s->qfd, hex, &data, &len) != 0) {
         if (errno == ENOENT)
             return spool_error_set(err, SPOOL_NOT_FOUND, "no quarantined entry %s in %s", hex, s->dir);
         return q_fail(s, errno, "restore", hex, err);
@@ -821,7 +732,7 @@ static int q_next(rk *s, q_cursor *q, spool_entry *e)
     char wname[SPOOL_ID_TEXT + 8];
     snprintf(wname, sizeof wname, "%s.why", name);
     size_t wlen;
-    if (read_q(s, wname, &q->why, &wlen) == 0) {
+    if (spool_file_read(s->qfd, wname, &q->why, &wlen) == 0) {
         char *sp = strchr(q->why, ' ');
         e->time = strtod(q->why, NULL);
         e->reason = sp ? sp + 1 : "";
@@ -829,7 +740,7 @@ static int q_next(rk *s, q_cursor *q, spool_entry *e)
         e->reason = "";
     }
     size_t len;
-    if (read_q(s, name, &q->data, &len) != 0) {
+    if (spool_file_read(s->qfd, name, &q->data, &len) != 0) {
         snprintf(q->error, sizeof q->error, "cannot read quarantine/%s: %s", name, strerror(errno));
         e->corrupt = 1;
         e->error = q->error;
