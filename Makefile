@@ -45,7 +45,7 @@ BUILD ?= build/$(LUA_NAME)
 # in BACKENDS and in csrc/backends/spool_backends.c); csrc/lua/ is the
 # binding, one file per class.
 CORE_SRC = $(addprefix csrc/core/,spool_fork.c spool_id.c spool_error.c spool_checksum.c spool_gate.c \
-           spool_deadline.c spool_group.c spool_file.c spool.c spool_registry.c)
+           spool_deadline.c spool_group.c spool_file.c spool_options.c spool.c spool_registry.c)
 BACKENDS = sqlite localdisk
 # RocksDB when its headers are there (librocksdb-dev); ROCKSDB=0 leaves
 # it out, and kind = "RocksDB" then answers a clear error.

@@ -279,7 +279,7 @@ static spool *sp_open_kind(const char *dir, const char *kind, int durable, int64
     p.path = dir;
     p.kind = kind;
     p.flush = durable;
-    p.sqlite.mmap_size = mmap_size;
+    spool_params_tune_number(&p, "sqlite", "mmap_size", (double)mmap_size, NULL);
     if (spool_open(&p, &s, &err) != 0)
         bench_die("spool-c: open %s: %s", dir, err.message);
     return s;

@@ -290,8 +290,9 @@ static long long count_quarantined(ld *s)
     return n;
 }
 
-static int ld_open(const spool_params *p, void **state, spool_error *err)
+static int ld_open(const spool_params *p, const void *tuning, void **state, spool_error *err)
 {
+    (void)tuning; /* LocalDisk has no tuning */
     ld *s = calloc(1, sizeof *s);
     if (s == NULL)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);

@@ -116,6 +116,25 @@ static int fail(rk *s, char *msg, const char *what, spool_error *err)
 
 static int q_fail(rk *s, int e, const char *what, const char *name, spool_error *err);
 
+/* KumoMTA's RocksSpoolParams, the `rocks_params` options (rk_options
+ * below).  0 means RocksDB's default unless said otherwise. */
+typedef struct rk_tuning {
+    int compression;          /* 1 + index into compression_names; 0 = Snappy, KumoMTA's default */
+    int increase_parallelism; /* background threads; 0 = not set */
+    int64_t optimize_level_style_compaction;     /* memtable budget bytes; 0 = not set */
+    int64_t optimize_universal_style_compaction; /* memtable budget bytes; 0 = not set */
+    int64_t compaction_readahead_size;
+    int max_open_files; /* 0 = RocksDB's default (-1, unlimited) */
+    int64_t write_buffer_size;
+    int level0_stop_writes_trigger;
+    int64_t memtable_huge_page_size;
+    int paranoid_checks; /* default false */
+    int level_compaction_dynamic_level_bytes;
+    int log_level;                /* 1 + index into log_level_names; 0 = Info */
+    double log_file_time_to_roll; /* seconds; 0 = one day */
+    double obsolete_files_period; /* seconds; 0 = six hours */
+} rk_tuning;
+
 static const char *const compression_names = "None,Snappy,Zlib,Bz2,Lz4,Lz4hc,Zstd";
 static const int compressions[] = {rocksdb_no_compression,  rocksdb_snappy_compression, rocksdb_zlib_compression,
                                    rocksdb_bz2_compression, rocksdb_lz4_compression,    rocksdb_lz4hc_compression,
@@ -123,9 +142,8 @@ static const int compressions[] = {rocksdb_no_compression,  rocksdb_snappy_compr
 static const char *const log_level_names = "Debug,Info,Warn,Error,Fatal,Header";
 
 /* The options KumoMTA's open sets, then the caller's rocks_params. */
-static rocksdb_options_t *make_options(const spool_params *p)
+static rocksdb_options_t *make_options(const spool_params *p, const rk_tuning *r)
 {
-    const spool_rocks_params *r = &p->rocks;
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(o, 1);
     rocksdb_options_set_keep_log_file_num(o, 10);
@@ -175,7 +193,7 @@ static void rk_free(rk *s)
     free(s);
 }
 
-static int rk_open(const spool_params *p, void **state, spool_error *err)
+static int rk_open(const spool_params *p, const void *tuning, void **state, spool_error *err)
 {
     rk *s = calloc(1, sizeof *s);
     if (s == NULL || (s->dir = strdup(p->path)) == NULL) {
@@ -194,7 +212,7 @@ static int rk_open(const spool_params *p, void **state, spool_error *err)
         err->code_name = spool_errno_name(e);
         return -1;
     }
-    s->opts = make_options(p);
+    s->opts = make_options(p, tuning);
     s->wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_no_slowdown(s->wo, 1);
     s->wo_sync = rocksdb_writeoptions_create();
@@ -855,7 +873,7 @@ static void rk_close(void *st, int leak)
 
 /* ------------------------------------------------------------ options */
 
-#define RK_OPT(f) offsetof(spool_rocks_params, f)
+#define RK_OPT(f) offsetof(rk_tuning, f)
 #define RK_MAX_INT 2147483647
 #define RK_MAX_BYTES 9007199254740992LL
 
@@ -897,7 +915,7 @@ const spool_backend spool_rocksdb_backend = {
     .probe = rk_probe,
     .options_key = "rocks_params",
     .options = rk_options,
-    .params_offset = offsetof(spool_params, rocks),
+    .params_size = sizeof(rk_tuning),
     .open = rk_open,
     .load = rk_load,
     .cursor_open = rk_cursor_open,

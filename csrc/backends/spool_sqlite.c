@@ -116,6 +116,23 @@ static const char schema_sql[] =
     " reason TEXT NOT NULL,"
     " time REAL NOT NULL);";
 
+/* The `sqlite` options (sq_options below): 0 in a field means its
+ * default. */
+typedef struct sq_tuning {
+    int page_size;                 /* bytes; default 4096 */
+    int64_t cache_kib;             /* page cache per connection; default 2048 */
+    int64_t mmap_size;             /* bytes; default 0 */
+    int wal_autocheckpoint;        /* pages; 0 = the default (1000); -1 disables */
+    int64_t checkpoint_wal_bytes;  /* cleanup checkpoints over this; default 64 MiB */
+    int vacuum_step_pages;         /* pages per compact step; default 1024 */
+    int cleanup_vacuum_pages;      /* pages reclaimed per cleanup; default 256 */
+    int enumerate_chunk_rows;      /* rows per enumerate chunk; default 256 */
+    int64_t enumerate_chunk_bytes; /* bytes per chunk; default 4 MiB */
+    int exclusive;                 /* 1: locking_mode=EXCLUSIVE (one process) */
+    int secure_delete;             /* 1: zero freed pages */
+    const char *vfs;               /* SQLite VFS name; NULL = the default (tests) */
+} sq_tuning;
+
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
@@ -127,6 +144,7 @@ typedef struct sq {
     char *dir, *db_path, *wal_path;
     char *vfs; /* NULL: SQLite's default */
     spool_params p;
+    sq_tuning t;
     int64_t max_entry; /* bytes: SQLite's length limit less the row's own */
     double wal_over_since; /* Unix seconds; 0 = the WAL is within bounds (pool_lock) */
     int registered;    /* in open_files */
@@ -343,7 +361,7 @@ static int harden(sqlite3 *db)
 static int conn_configure(sq *s, conn *c)
 {
     char sql[256];
-    const spool_sqlite_params *t = &s->p.sqlite;
+    const sq_tuning *t = &s->t;
     int rc;
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous=%s; PRAGMA cache_size=-%lld; PRAGMA mmap_size=%lld;"
@@ -547,7 +565,7 @@ static int create_schema(sq *s, spool_error *err)
         tmp.db = db;
         sqlite3_busy_handler(db, busy_handler, &tmp);
         snprintf(sql, sizeof sql, "PRAGMA page_size=%d; PRAGMA auto_vacuum=INCREMENTAL;",
-                 s->p.sqlite.page_size > 0 ? s->p.sqlite.page_size : 4096);
+                 s->t.page_size > 0 ? s->t.page_size : 4096);
         rc = exec(db, sql);
     }
     /* Changing the journal mode does not wait through the busy handler:
@@ -856,7 +874,7 @@ static void sq_free(sq *s)
  * before fork(), not held exclusively by anyone else; a new database is
  * created 0600 (0640).  SQLite gives -wal and -shm the database's mode.
  * Then the file must carry exactly a spool's schema.  Returns 0 or -1. */
-static int sq_open(const spool_params *p, void **state, spool_error *err)
+static int sq_open(const spool_params *p, const void *tuning, void **state, spool_error *err)
 {
     struct stat stt;
     sq *s = calloc(1, sizeof *s);
@@ -865,6 +883,7 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
     pthread_mutex_init(&s->write_lock, NULL);
     pthread_mutex_init(&s->pool_lock, NULL);
     s->p = *p;
+    s->t = *(const sq_tuning *)tuning;
     s->sync_full = p->flush;
     mode_t dir_mode = p->group_access ? 0750 : 0700, file_mode = p->group_access ? 0640 : 0600;
     if (mkdir_p(p->path, dir_mode) != 0 || stat(p->path, &stt) != 0 || !S_ISDIR(stt.st_mode)) {
@@ -884,7 +903,7 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
     s->wal_path = malloc(n + sizeof "/" DB_NAME "-wal");
     char *shm_path = malloc(n + sizeof "/" DB_NAME "-shm");
     if (s->dir == NULL || s->db_path == NULL || s->wal_path == NULL || shm_path == NULL ||
-        (p->sqlite.vfs != NULL && (s->vfs = strdup(p->sqlite.vfs)) == NULL)) {
+        (s->t.vfs != NULL && (s->vfs = strdup(s->t.vfs)) == NULL)) {
         int e = errno;
         free(shm_path);
         sq_free(s);
@@ -893,7 +912,7 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         return -1;
     }
     s->p.path = s->dir;
-    s->p.sqlite.vfs = s->vfs;
+    s->t.vfs = s->vfs;
     sprintf(s->db_path, "%s/%s", s->dir, DB_NAME);
     sprintf(s->wal_path, "%s/%s-wal", s->dir, DB_NAME);
     sprintf(shm_path, "%s/%s-shm", s->dir, DB_NAME);
@@ -938,7 +957,7 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
     }
     char why = 0;
     open_files_take();
-    const open_file *f = open_file_conflict(db_st.st_dev, db_st.st_ino, p->sqlite.exclusive, &why);
+    const open_file *f = open_file_conflict(db_st.st_dev, db_st.st_ino, s->t.exclusive, &why);
     int here = 0;
     for (const open_file *g = open_files; g != NULL; g = g->next)
         here |= g->dev == db_st.st_dev && g->ino == db_st.st_ino;
@@ -946,7 +965,7 @@ static int sq_open(const spool_params *p, void **state, spool_error *err)
         me->dev = db_st.st_dev;
         me->ino = db_st.st_ino;
         me->gen = spool_fork_generation();
-        me->exclusive = p->sqlite.exclusive;
+        me->exclusive = s->t.exclusive;
         me->owner = s;
         me->next = open_files;
         open_files = me;
@@ -1049,7 +1068,7 @@ static void writer_release(sq *s)
  * writer's connection holds the file for itself, so reads share it. */
 static conn *reader_acquire(sq *s, const spool_deadline *dl, spool_error *err)
 {
-    if (s->p.sqlite.exclusive)
+    if (s->t.exclusive)
         return writer_acquire(s, dl, err);
     pthread_mutex_lock(&s->pool_lock);
     conn *c = s->idle;
@@ -1065,7 +1084,7 @@ static conn *reader_acquire(sq *s, const spool_deadline *dl, spool_error *err)
 
 static void reader_release(sq *s, conn *c)
 {
-    if (s->p.sqlite.exclusive) {
+    if (s->t.exclusive) {
         writer_release(s);
         return;
     }
@@ -1362,7 +1381,7 @@ static int sq_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_
 {
     sq *s = st;
     cursor *cu = calloc(1, sizeof *cu);
-    int cap = s->p.sqlite.enumerate_chunk_rows > 0 ? s->p.sqlite.enumerate_chunk_rows : 256;
+    int cap = s->t.enumerate_chunk_rows > 0 ? s->t.enumerate_chunk_rows : 256;
     if (cu == NULL || (cu->rows = calloc((size_t)cap, sizeof *cu->rows)) == NULL ||
         (cu->arena = malloc(65536)) == NULL) {
         if (cu)
@@ -1387,7 +1406,7 @@ static int sq_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_
 static int fetch_chunk(cursor *cu, spool_error *err)
 {
     sq *s = cu->s;
-    int64_t budget = s->p.sqlite.enumerate_chunk_bytes > 0 ? s->p.sqlite.enumerate_chunk_bytes : 4 << 20;
+    int64_t budget = s->t.enumerate_chunk_bytes > 0 ? s->t.enumerate_chunk_bytes : 4 << 20;
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
     rows_free(cu);
     conn *c = reader_acquire(s, &dl, err);
@@ -1600,7 +1619,7 @@ static int sq_purge(void *st, const spool_id *id, const spool_deadline *dl, int 
  * being reset).  Returns the size. */
 static int64_t note_wal(sq *s)
 {
-    int64_t limit = s->p.sqlite.checkpoint_wal_bytes > 0 ? s->p.sqlite.checkpoint_wal_bytes : 64 << 20;
+    int64_t limit = s->t.checkpoint_wal_bytes > 0 ? s->t.checkpoint_wal_bytes : 64 << 20;
     int64_t wal = file_size(s->wal_path);
     pthread_mutex_lock(&s->pool_lock);
     if (wal <= limit)
@@ -1660,7 +1679,7 @@ static int sq_compact(void *st, spool_compact_stats *stats, spool_error *err)
 {
     sq *s = st;
     double t0 = spool_monotonic();
-    int step = s->p.sqlite.vacuum_step_pages > 0 ? s->p.sqlite.vacuum_step_pages : 1024;
+    int step = s->t.vacuum_step_pages > 0 ? s->t.vacuum_step_pages : 1024;
     int64_t db_before = file_size(s->db_path), wal_before = file_size(s->wal_path);
     int64_t wal_max = wal_before, pages_freed = 0;
     stats->bytes_before = db_before + wal_before;
@@ -1706,8 +1725,8 @@ static int sq_cleanup(void *st, spool_cleanup_stats *stats, spool_error *err)
     sq *s = st;
     double t0 = spool_monotonic();
     spool_deadline dl = {spool_monotonic() + s->p.store_deadline, 0, s->p.store_deadline};
-    int64_t limit = s->p.sqlite.checkpoint_wal_bytes > 0 ? s->p.sqlite.checkpoint_wal_bytes : 64 << 20;
-    int pages = s->p.sqlite.cleanup_vacuum_pages > 0 ? s->p.sqlite.cleanup_vacuum_pages : 256;
+    int64_t limit = s->t.checkpoint_wal_bytes > 0 ? s->t.checkpoint_wal_bytes : 64 << 20;
+    int pages = s->t.cleanup_vacuum_pages > 0 ? s->t.cleanup_vacuum_pages : 256;
     int checkpointed = 0;
     int64_t pages_freed = 0;
     if (file_size(s->wal_path) > limit) {
@@ -1863,12 +1882,11 @@ static int sq_probe(const char *path)
     return lstat(buf, &st) == 0;
 }
 
-#define SQ_OPT(field) offsetof(spool_sqlite_params, field)
+#define SQ_OPT(field) offsetof(sq_tuning, field)
 #define SQ_MAX_INT 2147483647LL
 #define SQ_MAX_BYTES 9007199254740992LL /* 2^53: exact in a double */
 
-/* The `sqlite` table of the parameters.  0 in a field means the default
- * below; spool_sqlite_params in spool.h has the same fields. */
+/* The `sqlite` table of the parameters, read into sq_tuning. */
 static const spool_option sq_options[] = {
     {"page_size", SPOOL_OPT_POW2, 512, 65536, 0, "4096", SQ_OPT(page_size),
      "page size of a new database (an existing one keeps its own)", NULL},
@@ -1898,7 +1916,7 @@ const spool_backend spool_sqlite_backend = {
     .probe = sq_probe,
     .options_key = "sqlite",
     .options = sq_options,
-    .params_offset = offsetof(spool_params, sqlite),
+    .params_size = sizeof(sq_tuning),
     .kind = "SQLite",
     .open = sq_open,
     .load = sq_load,

@@ -391,6 +391,35 @@ static const spool_backend *backend_for(const spool_params *params, spool_error 
     return found ? found : named ? named : spool_builtin_backends[0];
 }
 
+/* The tuning struct of backend b for params: NULL when b declares none,
+ * else b->params_size bytes (the caller frees them) filled from the rows
+ * with b's key.  Refuses a row whose key no backend declares, or a bad
+ * value.  Returns 0 or -1 with err. */
+static int backend_tuning(const spool_backend *b, const spool_params *params, void **out, spool_error *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < params->ntuning; i++) {
+        const spool_backend *o;
+        size_t j = 0;
+        while ((o = backend_at(j)) != NULL &&
+               (o->options_key == NULL || strcmp(o->options_key, params->tuning[i].key) != 0))
+            j++;
+        if (o == NULL)
+            return spool_error_set(err, SPOOL_MISUSE, "%s.%s: no backend of this build reads %s options",
+                                   params->tuning[i].key, params->tuning[i].name, params->tuning[i].key);
+    }
+    if (b->params_size == 0)
+        return 0;
+    if ((*out = calloc(1, b->params_size)) == NULL)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory reading the %s options", b->kind);
+    if (spool_options_apply(b, params, *out, err) != 0) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* A store or remove through the group commit when the driver batches,
  * else straight to its slot.  Returns 0 or -1 with err. */
 static int backend_write(spool *s, spool_write_op op, const spool_item *items, const spool_id *ids, size_t n,
@@ -425,22 +454,30 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
     if (params->allow_error_unlatch && params->error_unlatch_duration == 0)
         return spool_error_set(err, SPOOL_MISUSE,
                                "error_unlatch_duration: 0 with allow_error_unlatch would unlatch the gate at once");
+    void *tuning;
+    if (backend_tuning(be, params, &tuning, err) != 0)
+        return -1;
     spool *s = calloc(1, sizeof *s);
     if (s == NULL || (s->path = strdup(params->path)) == NULL) {
         free(s);
+        free(tuning);
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening spool %s", params->path);
     }
     s->params = *params;
     s->params.path = s->path;
+    s->params.ntuning = 0; /* the caller's strings; the backend has its own copy */
     s->params.kind = be->kind;
     s->be = be;
     s->apply = backend_apply(be);
     if (s->apply != NULL && spool_group_init(&s->group) != 0) {
         free(s->path);
         free(s);
+        free(tuning);
         return spool_error_set(err, SPOOL_INTERNAL, "cannot create the write queue of spool %s", params->path);
     }
-    if (be->open(&s->params, &s->st, err) != 0) {
+    int opened = be->open(&s->params, tuning, &s->st, err);
+    free(tuning);
+    if (opened != 0) {
         if (s->apply != NULL)
             spool_group_destroy(&s->group);
         free(s->path);

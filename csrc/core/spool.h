@@ -32,47 +32,24 @@ typedef struct spool_threshold {
     double value; /* percent in [0, 100], or bytes / inodes */
 } spool_threshold;
 
-/* Tuning of the SQLite backend; 0 means "the default" for every field. */
-typedef struct spool_sqlite_params {
-    int page_size;                    /* bytes; default 4096 */
-    int64_t cache_kib;                /* page cache per connection; default 2048 */
-    int64_t mmap_size;                /* bytes; default 0 */
-    int wal_autocheckpoint;           /* pages; 0 = the default (1000); -1 disables
-                                       * (Lua: sqlite.wal_autocheckpoint = 0 disables) */
-    int64_t checkpoint_wal_bytes;     /* cleanup checkpoints over this; default 64 MiB */
-    int vacuum_step_pages;            /* pages per compact step; default 1024 */
-    int cleanup_vacuum_pages;         /* pages reclaimed per cleanup; default 256 */
-    int enumerate_chunk_rows;         /* rows per enumerate chunk; default 256 */
-    int64_t enumerate_chunk_bytes;    /* bytes per chunk; default 4 MiB */
-    int exclusive;                    /* 1: locking_mode=EXCLUSIVE (one process) */
-    int secure_delete;                /* 1: zero freed pages; default off */
-    const char *vfs;                  /* SQLite VFS name; NULL = the default (tests) */
-} spool_sqlite_params;
+/* One backend tuning value (spool_params_tune_number / _text): option
+ * `name` of the backend whose options key is `key` ("sqlite",
+ * "rocks_params").  Each backend declares its options once
+ * (spool_backend.h); the core checks a value against that declaration at
+ * open and hands the backend its own struct, so that this header names
+ * no backend's settings. */
+typedef struct spool_tuning {
+    const char *key;
+    const char *name;
+    const char *text; /* a string or enum value, else NULL */
+    double number;    /* a number, a boolean (0 or 1), a duration in seconds */
+} spool_tuning;
 
-/* Tuning of the RocksDB backend: KumoMTA's RocksSpoolParams (rocks_params
- * in Lua).  0 means "RocksDB's default" unless said otherwise. */
-typedef struct spool_rocks_params {
-    int compression;                  /* 1 + index into None, Snappy, Zlib, Bz2, Lz4,
-                                       * Lz4hc, Zstd; 0 = Snappy, KumoMTA's default */
-    int increase_parallelism;         /* background threads; 0 = not set */
-    int64_t optimize_level_style_compaction;     /* memtable budget bytes; 0 = not set */
-    int64_t optimize_universal_style_compaction; /* memtable budget bytes; 0 = not set */
-    int64_t compaction_readahead_size;
-    int max_open_files;               /* 0 = RocksDB's default (-1, unlimited) */
-    int64_t write_buffer_size;
-    int level0_stop_writes_trigger;
-    int64_t memtable_huge_page_size;
-    int paranoid_checks;              /* default false */
-    int level_compaction_dynamic_level_bytes; /* default false */
-    int log_level;                    /* 1 + index into Debug, Info, Warn, Error,
-                                       * Fatal, Header; 0 = Info */
-    double log_file_time_to_roll;     /* seconds; 0 = one day */
-    double obsolete_files_period;     /* seconds; 0 = six hours */
-} spool_rocks_params;
+#define SPOOL_TUNING_MAX 32
 
 typedef struct spool_params {
     const char *path;                 /* directory; created if missing */
-    const char *kind;                 /* "SQLite" or "LocalDisk"; NULL: the kind of the
+    const char *kind;                 /* "SQLite", "LocalDisk", "RocksDB"; NULL: the kind of the
                                        * spool found in path, SQLite for a new one */
     const char *name;                 /* the registry name (spool_define), else NULL;
                                        * recorded in the spool at first define */
@@ -89,8 +66,12 @@ typedef struct spool_params {
     unsigned limit_concurrent_stores; /* 0 = unlimited */
     unsigned limit_concurrent_loads;
     unsigned limit_concurrent_removes;
-    spool_sqlite_params sqlite;
-    spool_rocks_params rocks;
+    /* Backend tuning, set with spool_params_tune_*: the rows whose key is
+     * the opened backend's options key apply, the others are ignored (a
+     * `sqlite` table does not hinder opening a LocalDisk directory); a
+     * key no backend declares is refused at open. */
+    size_t ntuning;
+    spool_tuning tuning[SPOOL_TUNING_MAX];
 } spool_params;
 
 /* Options of a write.  deadline: absolute spool_monotonic() seconds, or 0
@@ -211,6 +192,19 @@ typedef struct spool_stats {
 
 /* Fills params with the defaults. */
 void spool_params_init(spool_params *params);
+
+/* Sets backend option key.name in params, replacing an earlier value of
+ * it: a number (integers; booleans as 0 or 1; durations in seconds), or
+ * text (strings; enum values by name, any case).  Only recorded here:
+ * spool_open checks it against the backend's declaration and refuses
+ * (misuse, naming key.name and what was expected) an unknown option, a
+ * value of the wrong type or out of range.  Text is not copied: it must
+ * outlive spool_open.  Returns 0, or -1 (misuse) when key or name is
+ * empty or SPOOL_TUNING_MAX options are already set. */
+int spool_params_tune_number(spool_params *params, const char *key, const char *name, double value,
+                             spool_error *err);
+int spool_params_tune_text(spool_params *params, const char *key, const char *name, const char *value,
+                           spool_error *err);
 
 /* Opens (creating if needed) the spool at params->path. */
 int spool_open(const spool_params *params, spool **out, spool_error *err);

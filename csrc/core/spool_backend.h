@@ -72,13 +72,16 @@ typedef struct spool_backend {
      * Reads nothing but names (lstat): a new directory is 0 for all. */
     int (*probe)(const char *path);
     /* The backend's tuning: the key of its table in the parameters
-     * ("sqlite"), its options (ending with a row whose name is NULL), and
-     * where in spool_params their struct is (offsetof(spool_params,
-     * sqlite)).  options NULL: no tuning. */
+     * ("sqlite"; spool_params_tune_* rows with that key), its options
+     * (ending with a row whose name is NULL; offsets into the backend's
+     * own struct) and that struct's size.  At open the core allocates
+     * params_size zeroed bytes, writes each checked row into them and
+     * passes them as `tuning` (valid during open only: the backend keeps
+     * a copy).  options NULL and params_size 0: no tuning, tuning NULL. */
     const char *options_key;
     const spool_option *options;
-    size_t params_offset;
-    int (*open)(const spool_params *p, void **state, spool_error *err);
+    size_t params_size;
+    int (*open)(const spool_params *p, const void *tuning, void **state, spool_error *err);
     int (*store)(void *st, const spool_item *items, size_t n, int force_sync,
                  const spool_deadline *dl, spool_error *err);
     /* Calls fn with the entry's verified bytes. */
@@ -114,6 +117,11 @@ typedef struct spool_backend {
      * (spool_group_expire drops the ones that passed). */
     spool_apply_fn apply_batch;
 } spool_backend;
+
+/* Checks the tuning rows of p whose key is b's options key against b's
+ * declarations and writes them into out (b->params_size bytes).  Returns
+ * 0, or -1 with a misuse error naming the option and what it expects. */
+int spool_options_apply(const spool_backend *b, const spool_params *p, void *out, spool_error *err);
 
 /* Adds a backend that a C program brings, after the built-in ones, in
  * the manner of sqlite3_vfs_register: spools then open it by its kind

@@ -55,42 +55,24 @@ static void read_threshold(lua_State *L, int t, const char *pct, const char *abs
     lua_pop(L, 1);
 }
 
-/* Writes the options of backend b found in the Lua table at t into its
- * part of p.  Strings stay anchored in the table. */
+/* Records the options of backend b found in the Lua table at t as
+ * tuning rows of p (the core checks them at open against the same
+ * declarations config.lua validated them by).  Strings stay anchored in
+ * the table.  Raises when the rows do not fit. */
 static void read_options(lua_State *L, int t, const spool_backend *b, spool_params *p)
 {
-    char *base = (char *)p + b->params_offset;
+    spool_error err;
     for (const spool_option *o = b->options; o->name != NULL; o++) {
         lua_getfield(L, t, o->name);
-        if (!lua_isnil(L, -1)) {
-            void *field = base + o->offset;
-            if (o->type == SPOOL_OPT_STRING) {
-                *(const char **)field = lua_tostring(L, -1);
-            } else if (o->type == SPOOL_OPT_ENUM) {
-                /* config.lua checked it is one of the values. */
-                const char *v = lua_tostring(L, -1), *at = o->values;
-                size_t len = strlen(v);
-                for (int i = 1; at != NULL && *at != '\0'; i++) {
-                    const char *end = strchr(at, ',');
-                    size_t n = end ? (size_t)(end - at) : strlen(at);
-                    if (n == len && memcmp(at, v, n) == 0)
-                        *(int *)field = i;
-                    at = end ? end + 1 : at + n;
-                }
-            } else if (o->type == SPOOL_OPT_DURATION) {
-                *(double *)field = lua_tonumber(L, -1);
-            } else if (o->type == SPOOL_OPT_BOOL) {
-                *(int *)field = lua_toboolean(L, -1);
-            } else {
-                int64_t v = (int64_t)lua_tonumber(L, -1);
-                if (v == 0 && o->zero_is != 0)
-                    v = o->zero_is;
-                if (o->type == SPOOL_OPT_INT64)
-                    *(int64_t *)field = v;
-                else
-                    *(int *)field = (int)v;
-            }
-        }
+        int rc = 0;
+        if (lua_type(L, -1) == LUA_TSTRING)
+            rc = spool_params_tune_text(p, b->options_key, o->name, lua_tostring(L, -1), &err);
+        else if (lua_type(L, -1) == LUA_TBOOLEAN)
+            rc = spool_params_tune_number(p, b->options_key, o->name, lua_toboolean(L, -1), &err);
+        else if (lua_type(L, -1) == LUA_TNUMBER)
+            rc = spool_params_tune_number(p, b->options_key, o->name, lua_tonumber(L, -1), &err);
+        if (rc != 0)
+            luaL_error(L, "%s", err.message);
         lua_pop(L, 1);
     }
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,10 +42,27 @@ static int find(mem *m, const spool_id *id)
     return -1;
 }
 
-static int mem_open(const spool_params *p, void **state, spool_error *err)
+/* The "Tuned" variant's own parameters, as its open received them. */
+typedef struct tuned_params {
+    int count;
+    int64_t bytes;
+    int pow2;
+    int flag;
+    const char *label;
+    int color;
+    double period;
+} tuned_params;
+static tuned_params tuned_seen;
+static int tuned_opens;
+
+static int mem_open(const spool_params *p, const void *tuning, void **state, spool_error *err)
 {
     (void)p;
     (void)err;
+    if (tuning != NULL) {
+        tuned_seen = *(const tuned_params *)tuning;
+        tuned_opens++;
+    }
     mem *m = calloc(1, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
     *state = m;
@@ -290,6 +308,112 @@ static void batching(const char *dir)
     spool_close(s);
 }
 
+#define TP(f) offsetof(tuned_params, f)
+static const spool_option tuned_options[] = {
+    {"count", SPOOL_OPT_INT, 1, 100, 0, "10", TP(count), "a count", NULL},
+    {"bytes", SPOOL_OPT_INT64, 0, 1LL << 40, -1, "0", TP(bytes), "bytes; 0 means none (stored as -1)", NULL},
+    {"pow2", SPOOL_OPT_POW2, 512, 65536, 0, "4096", TP(pow2), "a power of two", NULL},
+    {"flag", SPOOL_OPT_BOOL, 0, 1, 0, "false", TP(flag), "a flag", NULL},
+    {"label", SPOOL_OPT_STRING, 0, 0, 0, "none", TP(label), "a name", NULL},
+    {"color", SPOOL_OPT_ENUM, 0, 0, 0, "Red", TP(color), "a color", "Red,Green,Blue"},
+    {"period", SPOOL_OPT_DURATION, 0, 3600, 0, "1 minute", TP(period), "a duration", NULL},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL, NULL},
+};
+
+/* Opens "Tuned" in dir with p's tuning; 0 or -1 with err. */
+static int open_tuned(spool_params *p, const char *dir, spool_error *err)
+{
+    spool *s = NULL;
+    p->path = dir;
+    p->kind = "Tuned";
+    p->reserve_bytes = 0;
+    int rc = spool_open(p, &s, err);
+    if (s != NULL)
+        spool_close(s);
+    return rc;
+}
+
+/* The core reads a backend's options by its table into its own struct. */
+static void tuning(const char *dir)
+{
+    static spool_backend tuned;
+    spool_error err;
+    tuned = memory_backend;
+    tuned.kind = "Tuned";
+    tuned.options_key = "tuned";
+    tuned.options = tuned_options;
+    tuned.params_size = sizeof(tuned_params);
+    ok(spool_backend_register(&tuned, &err) == 0, "a driver with options registers");
+
+    spool_params p;
+    spool_params_init(&p);
+    ok(open_tuned(&p, dir, &err) == 0 && tuned_opens == 1 && tuned_seen.count == 0 && tuned_seen.label == NULL,
+       "no tuning: the driver gets its struct zeroed (0 = its defaults)");
+    char label[] = "mine";
+    spool_params_init(&p);
+    int set = spool_params_tune_number(&p, "tuned", "count", 7, &err) == 0 &&
+              spool_params_tune_number(&p, "tuned", "count", 42, &err) == 0 &&
+              spool_params_tune_number(&p, "tuned", "bytes", 0, &err) == 0 &&
+              spool_params_tune_number(&p, "tuned", "pow2", 8192, &err) == 0 &&
+              spool_params_tune_number(&p, "tuned", "flag", 1, &err) == 0 &&
+              spool_params_tune_text(&p, "tuned", "label", label, &err) == 0 &&
+              spool_params_tune_text(&p, "tuned", "color", "blue", &err) == 0 &&
+              spool_params_tune_number(&p, "tuned", "period", 1.5, &err) == 0 &&
+              spool_params_tune_number(&p, "sqlite", "cache_kib", 4096, &err) == 0;
+    ok(set && p.ntuning == 8, "tuning rows are recorded, a second value of an option replaces the first");
+    ok(open_tuned(&p, dir, &err) == 0 && tuned_seen.count == 42 && tuned_seen.bytes == -1 &&
+           tuned_seen.pow2 == 8192 && tuned_seen.flag == 1 && tuned_seen.label == label && tuned_seen.color == 3 &&
+           tuned_seen.period == 1.5,
+       "each row lands in its field by the table: integers, zero_is, booleans, text, enums (any case), durations");
+
+    struct {
+        const char *name;
+        double number;
+        const char *text;
+        const char *says;
+    } bad[] = {
+        {"count", 0, NULL, "tuned.count: expected an integer in [1, 100], got 0"},
+        {"count", 2.5, NULL, "tuned.count: expected an integer in [1, 100], got 2.5"},
+        {"count", 0, "ten", "tuned.count: expected an integer in [1, 100], got \"ten\""},
+        {"pow2", 1000, NULL, "tuned.pow2: expected a power of two in [512, 65536], got 1000"},
+        {"flag", 2, NULL, "tuned.flag: expected a boolean (0 or 1), got 2"},
+        {"color", 0, "Purple", "tuned.color: expected one of Red,Green,Blue, got \"Purple\""},
+        {"period", 7200, NULL, "tuned.period: expected seconds in [0, 3600], got 7200"},
+        {"label", 3, NULL, "tuned.label: expected a string, got 3"},
+        {"colour", 1, NULL, "tuned.colour: the Tuned backend has no such option (known: count, bytes, pow2, flag, "
+                            "label, color, period)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        spool_params_init(&p);
+        if (bad[i].text != NULL)
+            spool_params_tune_text(&p, "tuned", bad[i].name, bad[i].text, &err);
+        else
+            spool_params_tune_number(&p, "tuned", bad[i].name, bad[i].number, &err);
+        int opens = tuned_opens;
+        ok(open_tuned(&p, dir, &err) != 0 && err.kind == SPOOL_MISUSE && strcmp(err.message, bad[i].says) == 0 &&
+               tuned_opens == opens,
+           "refused before the driver opens: %s", err.message);
+    }
+    spool_params_init(&p);
+    spool_params_tune_number(&p, "nobody", "x", 1, &err);
+    ok(open_tuned(&p, dir, &err) != 0 && strstr(err.message, "nobody.x: no backend of this build reads nobody") != NULL,
+       "a table no backend declares is refused (%s)", err.message);
+    spool_params_init(&p);
+    ok(spool_params_tune_number(&p, "", "x", 1, &err) != 0 && err.kind == SPOOL_MISUSE,
+       "an empty key is refused when set");
+    ok(spool_params_tune_text(&p, "tuned", "label", NULL, &err) != 0 && err.kind == SPOOL_MISUSE,
+       "a NULL text is refused when set");
+    char names[SPOOL_TUNING_MAX + 1][8];
+    int filled = 1;
+    for (int i = 0; i < SPOOL_TUNING_MAX; i++) {
+        snprintf(names[i], sizeof names[i], "o%d", i);
+        filled = filled && spool_params_tune_number(&p, "tuned", names[i], 1, &err) == 0;
+    }
+    ok(filled && spool_params_tune_number(&p, "tuned", "one_more", 1, &err) != 0 &&
+           strstr(err.message, "at most 32 tuning options") != NULL,
+       "past SPOOL_TUNING_MAX rows: misuse, naming the limit");
+}
+
 int main(void)
 {
     spool_error err;
@@ -354,6 +478,7 @@ int main(void)
     ok(spool_open(&p, &s, &err) != 0 && strstr(err.message, "available: SQLite, LocalDisk") != NULL &&
            strstr(err.message, "Memory, Batched, VersionOne)") != NULL, /* RocksDB between, when built */
        "an unknown kind lists every available one (%s)", err.message);
+    tuning(dir);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

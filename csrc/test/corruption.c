@@ -101,7 +101,7 @@ int main(void)
     spool *s;
     spool_params_init(&p);
     p.path = live;
-    p.sqlite.wal_autocheckpoint = -1;
+    spool_params_tune_number(&p, "sqlite", "wal_autocheckpoint", 0, NULL); /* 0: disabled */
     if (spool_open(&p, &s, &err) != 0)
         return 2;
     for (int i = 0; i < ENTRIES; i++) {

@@ -30,7 +30,7 @@ int main(void)
     spool *s;
     spool_params_init(&p);
     p.path = dir;
-    p.sqlite.vfs = "faultvfs";
+    spool_params_tune_text(&p, "sqlite", "vfs", "faultvfs", NULL);
     p.min_free_space.value = 0;
     p.min_free_inodes.value = 0;
     p.reserve_bytes = 0; /* the VFS models the disk: room comes back below */

@@ -165,7 +165,7 @@ static void *busy_open_files(void *arg)
     spool_error err;
     spool_params_init(&p);
     p.path = busy_other;
-    p.sqlite.exclusive = 1; /* refused at the open-files check: another handle has it */
+    spool_params_tune_number(&p, "sqlite", "exclusive", 1, NULL); /* refused at the open-files check: another handle has it */
     while (!atomic_load(&stop_busy)) {
         spool *s = NULL;
         if (spool_open(&p, &s, &err) == 0)

@@ -77,7 +77,7 @@ int main(void)
                 spool_error err;
                 spool_params_init(&p);
                 p.path = dir;
-                p.sqlite.vfs = "faultvfs";
+                spool_params_tune_text(&p, "sqlite", "vfs", "faultvfs", NULL);
                 faultvfs_reset();
                 if (spool_open(&p, &S, &err) != 0)
                     return 2;

@@ -81,9 +81,9 @@ static long run(const char *dir, int op, long nth, int persistent, outcome *o)
     char buf[6000];
     spool_params_init(&p);
     p.path = dir;
-    p.sqlite.vfs = "faultvfs";
-    p.sqlite.wal_autocheckpoint = 8;
-    p.sqlite.vacuum_step_pages = 4;
+    spool_params_tune_text(&p, "sqlite", "vfs", "faultvfs", NULL);
+    spool_params_tune_number(&p, "sqlite", "wal_autocheckpoint", 8, NULL);
+    spool_params_tune_number(&p, "sqlite", "vacuum_step_pages", 4, NULL);
     faultvfs_reset();
     if (spool_open(&p, &s, &err) != 0) {
         printf("# setup open failed: %s\n", err.message);

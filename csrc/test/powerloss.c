@@ -85,8 +85,8 @@ int main(void)
         spool_params_init(&p);
         p.path = dir;
         p.flush = round % 3 == 0;
-        p.sqlite.vfs = "faultvfs";
-        p.sqlite.wal_autocheckpoint = 16 + rand_r(&seed) % 200; /* checkpoints happen mid-run too */
+        spool_params_tune_text(&p, "sqlite", "vfs", "faultvfs", NULL);
+        spool_params_tune_number(&p, "sqlite", "wal_autocheckpoint", 16 + rand_r(&seed) % 200, NULL); /* checkpoints happen mid-run too */
         p.error_latch_duration = 1e6;
         if (spool_open(&p, &s, &err) != 0) {
             printf("# open failed: %s\n", err.message);

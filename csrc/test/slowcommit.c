@@ -28,7 +28,7 @@ int main(void)
     p.flush = 1;
     p.store_deadline = 0.2;
     p.error_latch_duration = 0.5;
-    p.sqlite.vfs = "faultvfs";
+    spool_params_tune_text(&p, "sqlite", "vfs", "faultvfs", NULL);
     ok(spool_open(&p, &s, &err) == 0, "open through faultvfs");
     spool_id id;
     spool_id_new(&id);

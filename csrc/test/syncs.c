@@ -37,7 +37,7 @@ int main(void)
     spool *s = NULL;
     spool_params_init(&p);
     p.path = dir;
-    p.sqlite.vfs = "faultvfs";
+    spool_params_tune_text(&p, "sqlite", "vfs", "faultvfs", NULL);
     ok(spool_open(&p, &s, &err) == 0, "open without flush");
     faultvfs_reset();
     syncs_for(s, 1, 0); /* the first write of a WAL syncs its header */

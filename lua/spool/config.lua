@@ -4,7 +4,7 @@
 -- whole table passed.
 local _M = { _VERSION = "0.1.0" }
 
-local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
+local type, pairs, ipairs, tostring, tonumber, error = type, pairs, ipairs, tostring, tonumber, error
 local format, floor = string.format, math.floor
 
 local function show(v)
@@ -171,11 +171,23 @@ for i, b in ipairs(core.backends()) do
         option_tables[b.options_key] = { kind = b.kind, checks = checks, names = table.concat(names, ", ") }
     end
 end
-local known_kinds = { SQLite = true, LocalDisk = true, RocksDB = true }
--- What to do about a known kind that this build lacks.
+-- Kinds a build may lack, and how to get them: named, they get that
+-- answer rather than "unknown".
 local HOW_TO_BUILD = {
     RocksDB = "it is built when RocksDB's headers are installed (apt-get install librocksdb-dev, then make)",
 }
+-- The kinds `kind` accepts, as an error message lists them: the built
+-- ones in the build's order, then those it could have.
+local kinds_text
+do
+    local names = {}
+    for i, k in ipairs(built_list) do names[i] = format("%q", k) end
+    for k in pairs(HOW_TO_BUILD) do
+        if not backends[k] then names[#names + 1] = format("%q", k) end
+    end
+    kinds_text = #names == 1 and names[1]
+        or table.concat(names, ", ", 1, #names - 1) .. " or " .. names[#names]
+end
 
 -- The validation proper; raises messages without a position.
 local function normalize(params, where)
@@ -197,8 +209,8 @@ local function normalize(params, where)
             end
             out.path = v
         elseif key == "kind" then
-            if type(v) ~= "string" or not known_kinds[v] then
-                bad(where, key, v, "\"SQLite\", \"LocalDisk\" or \"RocksDB\"")
+            if type(v) ~= "string" or not (backends[v] or HOW_TO_BUILD[v]) then
+                bad(where, key, v, kinds_text)
             end
             if not backends[v] then
                 -- How to get it, where there is a way.

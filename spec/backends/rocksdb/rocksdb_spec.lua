@@ -63,6 +63,23 @@ describe("the RocksDB backend", function()
     assert.are.equal(hex .. " raw bytes\n", out)
   end)
 
+  rocks_it("hands rocks_params to RocksDB: its OPTIONS file records them", function()
+    s = assert(spool.open { path = dir, kind = "RocksDB", rocks_params = {
+      compression_type = "none", max_open_files = 123, level0_stop_writes_trigger = 77, paranoid_checks = true,
+    } })
+    s:shutdown()
+    s = nil
+    local options
+    for name in io.popen("ls " .. helper.shell_quote(dir)):lines() do
+      if name:match("^OPTIONS%-") then options = helper.read_file(dir .. "/" .. name) end
+    end
+    assert.is_truthy(options, "an OPTIONS file")
+    for _, line in ipairs({ "max_open_files=123", "level0_stop_writes_trigger=77", "paranoid_checks=true",
+                            "compression=kNoCompression" }) do
+      assert.is_truthy(options:find("\n%s*" .. line .. "\n"), line)
+    end
+  end)
+
   rocks_it("refuses a second process with a clear error naming the LOCK, without hanging", function()
     s = assert(spool.open { path = dir, kind = "RocksDB" })
     local ok, out, timed_out = helper.run_lua(([[
