@@ -1,4 +1,4 @@
--- spool: a durable message spool on SQLite.
+-- spool: a durable message spool (SQLite, KumoMTA's LocalDisk, RocksDB).
 --
 --   local spool = require "spool"
 --   local s = assert(spool.open { path = "/var/spool/app/data" })

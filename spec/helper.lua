@@ -348,13 +348,19 @@ end
 -- so that under another kind it is reported as pending, not run.
 helper.sqlite = helper.kind == "SQLite"
 
--- The order in which a spool of helper.kind enumerates `ids`: SQLite by
--- creation time (then bytes), LocalDisk by the ids' bytes (its paths:
--- the order of their hex text).  Returns a sorted copy.
+-- The order in which a spool of helper.kind enumerates `ids`, as its
+-- backend declares it (spool.core.backends()): "created" (SQLite: by
+-- creation time, then bytes) or "id_bytes" (LocalDisk, RocksDB: the
+-- order of their hex text).  Returns a sorted copy.
 function helper.in_order(ids)
   local sorted = {}
   for i, id in ipairs(ids) do sorted[i] = id end
-  if helper.sqlite then
+  local order
+  for _, b in ipairs(require("spool.core").backends()) do
+    if b.kind == helper.kind then order = b.order end
+  end
+  assert(order, helper.kind .. " declares no enumerate order")
+  if order == "created" then
     table.sort(sorted, function(a, b) return a < b end)
   else
     table.sort(sorted, function(a, b) return tostring(a) < tostring(b) end)

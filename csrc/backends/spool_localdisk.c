@@ -1217,7 +1217,8 @@ static int ld_probe(const char *path)
 }
 
 const spool_backend spool_localdisk_backend = {
-    .version = 2,
+    .version = 3,
+    .enumerate_order = SPOOL_ORDER_ID_BYTES,
     .kind = "LocalDisk",
     .probe = ld_probe,
     .open = ld_open,

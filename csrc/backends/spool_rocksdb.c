@@ -910,7 +910,8 @@ static const spool_option rk_options[] = {
 };
 
 const spool_backend spool_rocksdb_backend = {
-    .version = 2,
+    .version = 3,
+    .enumerate_order = SPOOL_ORDER_ID_BYTES,
     .kind = "RocksDB",
     .probe = rk_probe,
     .options_key = "rocks_params",

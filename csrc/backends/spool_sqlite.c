@@ -1912,7 +1912,8 @@ static const spool_option sq_options[] = {
 };
 
 const spool_backend spool_sqlite_backend = {
-    .version = 2,
+    .version = 3,
+    .enumerate_order = SPOOL_ORDER_CREATED,
     .probe = sq_probe,
     .options_key = "sqlite",
     .options = sq_options,

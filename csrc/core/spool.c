@@ -315,6 +315,11 @@ static spool_apply_fn backend_apply(const spool_backend *b)
     return b->version >= 2 ? b->apply_batch : NULL;
 }
 
+int spool_backend_order(const spool_backend *b)
+{
+    return b->version >= 3 ? b->enumerate_order : SPOOL_ORDER_UNKNOWN;
+}
+
 /* Whether a driver has every required slot (spool_backend.h). */
 static int backend_complete(const spool_backend *b)
 {

@@ -14,7 +14,8 @@
 #include "spool_group.h"
 
 /* The driver contract's version.  Version 1: every slot below up to
- * `health`.  Version 2 appends `apply_batch`.  A later version appends
+ * `health`.  Version 2 appends `apply_batch`, version 3
+ * `enumerate_order`.  A later version appends
  * slots; a driver of an earlier version leaves them out (its table is
  * shorter), and the core never reads them: they count as NULL.
  *
@@ -34,7 +35,7 @@
  * 0 or -1 with err set: a kind from spool_error.h, and the backend's own
  * code and its name (err->code, err->code_name: SQLite's extended result
  * code, an errno, a RocksDB status), which the core passes on unread. */
-#define SPOOL_BACKEND_VERSION 2
+#define SPOOL_BACKEND_VERSION 3
 
 /* One tuning option of a backend, declared once: the Lua binding reads
  * the value into the backend's parameters by `offset`, the Lua layer
@@ -116,7 +117,23 @@ typedef struct spool_backend {
      * the storage no longer than the earliest pending deadline
      * (spool_group_expire drops the ones that passed). */
     spool_apply_fn apply_batch;
+    /* Version 3.  The order enumerate visits entries in
+     * (spool_enum_order), which callers may rely on: spool.recover
+     * merges a meta and a data spool of one kind in one pass when it is
+     * known, and looks each message up when it is SPOOL_ORDER_UNKNOWN. */
+    int enumerate_order;
 } spool_backend;
+
+/* The orders a backend's enumerate can promise. */
+typedef enum spool_enum_order {
+    SPOOL_ORDER_UNKNOWN = 0, /* none promised (and a driver of version < 3) */
+    SPOOL_ORDER_CREATED,     /* by creation time, then id bytes (spool_id_compare) */
+    SPOOL_ORDER_ID_BYTES,    /* by the 16 id bytes, as memcmp orders them */
+} spool_enum_order;
+
+/* b's enumerate order: SPOOL_ORDER_UNKNOWN for a table older than
+ * version 3, which has no such slot. */
+int spool_backend_order(const spool_backend *b);
 
 /* Checks the tuning rows of p whose key is b's options key against b's
  * declarations and writes them into out (b->params_size bytes).  Returns

@@ -709,7 +709,9 @@ static int l_spool_kind(lua_State *L)
 
 /* spool.core.backends(): the built kinds, the default first, each
  * {kind = ..., options_key = ..., options = {{name, type, min, max,
- * default, doc}, ...}}: the one declaration of each backend's options. */
+ * default, doc}, ...}, order = "created" | "id_bytes" | nil}: the one
+ * declaration of each backend's options, and the enumerate order it
+ * promises. */
 static int l_backends(lua_State *L)
 {
     static const char *const types[] = {"integer", "integer", "power of two", "boolean", "string", "one of",
@@ -747,6 +749,11 @@ static int l_backends(lua_State *L)
         if (b->options_key != NULL) {
             lua_pushstring(L, b->options_key);
             lua_setfield(L, -2, "options_key");
+        }
+        int order = spool_backend_order(b);
+        if (order == SPOOL_ORDER_CREATED || order == SPOOL_ORDER_ID_BYTES) {
+            lua_pushstring(L, order == SPOOL_ORDER_CREATED ? "created" : "id_bytes");
+            lua_setfield(L, -2, "order");
         }
         lua_rawseti(L, -2, (int)i + 1);
     }

@@ -300,7 +300,12 @@ static void batching(const char *dir)
     v1_static.kind = "VersionOne";
     v1_static.version = 1;
     v1_static.apply_batch = never_called; /* past a version 1 table's end: must not be read */
+    v1_static.enumerate_order = SPOOL_ORDER_CREATED; /* likewise */
     ok(spool_backend_register(&v1_static, &err) == 0, "a version 1 driver registers");
+    ok(spool_backend_order(&v1_static) == SPOOL_ORDER_UNKNOWN, "it promises no enumerate order (a version 3 slot)");
+    ok(spool_backend_order(spool_backend_get(0)) == SPOOL_ORDER_CREATED &&
+           spool_backend_order(spool_backend_get(1)) == SPOOL_ORDER_ID_BYTES,
+       "SQLite enumerates by creation time, LocalDisk by id bytes, as their tables say");
     spool *s = open_kind(dir, "VersionOne");
     spool_id id;
     spool_id_new(&id);

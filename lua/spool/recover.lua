@@ -7,7 +7,7 @@ local errors = require "spool.errors"
 
 local _M = { _VERSION = core.VERSION }
 
-local type, tostring, error, pcall, setmetatable = type, tostring, error, pcall, setmetatable
+local type, tostring, error, pcall, setmetatable, ipairs = type, tostring, error, pcall, setmetatable, ipairs
 local format = string.format
 local monotonic = core.monotonic
 
@@ -21,6 +21,14 @@ end
 
 function msg_mt:__tostring()
     return "spool message " .. tostring(self.id)
+end
+
+-- The order the backend of `kind` enumerates in, as it declares it
+-- ("created", "id_bytes"), or nil when it promises none.
+local function enumerate_order(kind)
+    for _, b in ipairs(core.backends()) do
+        if b.kind == kind then return b.order end
+    end
 end
 
 local corrupt_actions = { quarantine = true, remove = true, keep = true }
@@ -130,19 +138,21 @@ function _M.recover(opts, get)
         end
     end
 
-    -- Both spools enumerate in the same order, so one pass over each
-    -- pairs them: a merge join on ids, reading only the data spool's key
-    -- index.  SQLite enumerates by creation time, LocalDisk by the ids'
-    -- bytes (its paths); spools of different kinds have no common order,
-    -- and each message's data is then looked up (orphans go unreported).
+    -- Two spools of one kind enumerate in the same order, which their
+    -- backend declares (by creation time, or by the ids' bytes), so one
+    -- pass over each pairs them: a merge join on ids, reading only the
+    -- data spool's key index.  Spools of different kinds, or of a kind
+    -- that promises no order, have no common one: each message's data is
+    -- then looked up (and orphans go unreported).
     local kind = meta:kind()
+    local order = enumerate_order(kind)
     local before
-    if kind == "SQLite" then
+    if order == "created" then
         before = function(a, b) return a < b end
     else
         before = function(a, b) return tostring(a) < tostring(b) end
     end
-    local joined = kind == data:kind()
+    local joined = order ~= nil and kind == data:kind()
     local data_ids = joined and data:entries({ start_time = start_time, ids_only = true }) or function() end
     local pending = data_ids()
     local function advance_to(id)
