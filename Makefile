@@ -58,7 +58,9 @@ $(error ROCKSDB=1, but <rocksdb/c.h> is not found: apt-get install librocksdb-de
 endif
 ifeq ($(WITH_ROCKSDB),1)
 BACKENDS += rocksdb
-BACKEND_DEFS = -DSPOOL_HAVE_ROCKSDB
+# Its version tells the backend which table formats the library reads.
+ROCKSDB_VERSION = $(or $(shell pkg-config --modversion rocksdb 2>/dev/null),unknown)
+BACKEND_DEFS = -DSPOOL_HAVE_ROCKSDB -DSPOOL_ROCKSDB_VERSION='"$(ROCKSDB_VERSION)"'
 BACKEND_LIBS = $(or $(shell pkg-config --libs rocksdb 2>/dev/null),-lrocksdb)
 endif
 BACKEND_SRC = $(patsubst %,csrc/backends/spool_%.c,$(BACKENDS)) csrc/backends/spool_backends.c

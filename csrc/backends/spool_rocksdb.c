@@ -193,6 +193,121 @@ static void rk_free(rk *s)
     free(s);
 }
 
+#ifndef SPOOL_ROCKSDB_VERSION
+#define SPOOL_ROCKSDB_VERSION "unknown" /* the Makefile passes pkg-config's answer */
+#endif
+#define BLOCK_TABLE_MAGIC 0x88e241b785f4cff7ULL /* the last 8 bytes of a block-based table */
+
+/* The newest block-based table format_version the linked RocksDB reads:
+ * 6 from RocksDB 8.6 on, 5 before (7.8.3, Debian 12's, and what KumoMTA's
+ * 8.10 writes by default). */
+static int max_table_format(void)
+{
+    int major = 0, minor = 0;
+    if (sscanf(SPOOL_ROCKSDB_VERSION, "%d.%d", &major, &minor) != 2)
+        return 5;
+    return major > 8 || (major == 8 && minor >= 6) ? 6 : 5;
+}
+
+/* The format_version a table file's footer states (its last 12 bytes:
+ * the version, then the magic), or -1 when it is not a block-based table
+ * this can read the footer of. */
+static int table_format(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    uint8_t tail[12];
+    int version = -1;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 53 &&
+        pread(fd, tail, sizeof tail, st.st_size - (off_t)sizeof tail) == (ssize_t)sizeof tail) {
+        uint64_t magic = 0;
+        for (int i = 7; i >= 0; i--)
+            magic = magic << 8 | tail[4 + i];
+        if (magic == BLOCK_TABLE_MAGIC)
+            version = (int)((uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
+                            (uint32_t)tail[3] << 24);
+    }
+    if (fd >= 0)
+        close(fd);
+    return version;
+}
+
+/* The largest format_version an OPTIONS file names, and the RocksDB
+ * version that wrote it (into ver).  -1 when it names none. */
+static int options_format(int dirfd, const char *name, char *ver, size_t size)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "r");
+    if (f == NULL) {
+        close(fd);
+        return -1;
+    }
+    char line[512];
+    int best = -1, v;
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *at = line + strspn(line, " \t");
+        if (sscanf(at, "format_version=%d", &v) == 1 && v > best)
+            best = v;
+        else if (strncmp(at, "rocksdb_version=", 16) == 0)
+            snprintf(ver, size, "%.*s", (int)strcspn(at + 16, "\r\n"), at + 16);
+    }
+    fclose(f);
+    return best;
+}
+
+/* Refuses, touching nothing, a database in a table format newer than the
+ * linked RocksDB reads: a table file whose footer says so, or a latest
+ * OPTIONS file that does.  RocksDB itself opens such a database, rewrites
+ * its MANIFEST and OPTIONS, and fails only when a read reaches the table
+ * (7.8.3: "Corrupt or unsupported format_version"): opened half-way.
+ * Returns 0 (also when the directory cannot be read: RocksDB then says
+ * why), or -1 with a corrupt error naming the file and both versions. */
+static int check_format(const char *dir, spool_error *err)
+{
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dirfd >= 0 ? fdopendir(dirfd) : NULL;
+    if (d == NULL) {
+        if (dirfd >= 0)
+            close(dirfd);
+        return 0;
+    }
+    int max = max_table_format(), rc = 0;
+    char options[64] = "", writer[32] = "";
+    unsigned long options_no = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        unsigned long no;
+        char rest;
+        if (len > 4 && strcmp(e->d_name + len - 4, ".sst") == 0) {
+            int v = table_format(dirfd, e->d_name);
+            if (v > max)
+                rc = spool_error_set(err, SPOOL_CORRUPT,
+                                     "open %s: %s is in RocksDB table format_version %d, newer than this build's "
+                                     "RocksDB (%s) reads (up to %d); left untouched: open it with a RocksDB as new "
+                                     "as the one that wrote it",
+                                     dir, e->d_name, v, SPOOL_ROCKSDB_VERSION, max);
+        } else if (sscanf(e->d_name, "OPTIONS-%lu%c", &no, &rest) == 1 && no >= options_no &&
+                   len < sizeof options) {
+            options_no = no;
+            memcpy(options, e->d_name, len + 1);
+        }
+    }
+    int v;
+    if (rc == 0 && options[0] != '\0' && (v = options_format(dirfd, options, writer, sizeof writer)) > max)
+        rc = spool_error_set(err, SPOOL_CORRUPT,
+                             "open %s: %s names table format_version %d (written by RocksDB %s), newer than this "
+                             "build's RocksDB (%s) reads (up to %d); left untouched: open it with a RocksDB as new "
+                             "as the one that wrote it",
+                             dir, options, v, writer[0] ? writer : "?", SPOOL_ROCKSDB_VERSION, max);
+    if (rc != 0)
+        err->code_name = "NotSupported";
+    closedir(d);
+    return rc;
+}
+
 static int rk_open(const spool_params *p, const void *tuning, void **state, spool_error *err)
 {
     rk *s = calloc(1, sizeof *s);
@@ -210,6 +325,10 @@ static int rk_open(const spool_params *p, const void *tuning, void **state, spoo
         spool_error_set(err, SPOOL_IO, "path: cannot create the directory %s: %s", p->path, strerror(e));
         err->sys_errno = err->code = e;
         err->code_name = spool_errno_name(e);
+        return -1;
+    }
+    if (check_format(p->path, err) != 0) {
+        rk_free(s);
         return -1;
     }
     s->opts = make_options(p, tuning);
@@ -408,6 +527,8 @@ typedef struct row {
     size_t len;
 } row;
 
+typedef unsigned __int128 key128; /* a 16-byte key as a big-endian number */
+
 typedef struct rk_cursor {
     rk *s;
     spool_enum_opts o;
@@ -417,7 +538,13 @@ typedef struct rk_cursor {
     size_t last_len;
     int started, done;
     int64_t start; /* entries created at or after it are left out */
-    char error[256];
+    char error[512];
+    /* A damaged block ended the last chunk: the walk resumes past it
+     * (skip_gap), after a corrupt entry saying which keys it hides. */
+    int gap;
+    char gap_msg[256];
+    key128 seen; /* the last key read, or the last the damage hid */
+    int has_seen;
     q_cursor *q;   /* the quarantine's walk instead, or NULL */
 } rk_cursor;
 
@@ -451,6 +578,28 @@ static int rk_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_
     c->start = o->has_start ? o->start_100ns : spool_id_now_unix_100ns();
     *out = c;
     return 0;
+}
+
+static void key_hex(key128 v, char out[2 * SPOOL_ID_BYTES + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 2 * SPOOL_ID_BYTES - 1; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+    out[2 * SPOOL_ID_BYTES] = '\0';
+}
+
+static key128 key_number(const uint8_t *k, size_t len)
+{
+    key128 v = 0;
+    for (size_t i = 0; i < SPOOL_ID_BYTES; i++)
+        v = v << 8 | (i < len ? k[i] : 0);
+    return v;
+}
+
+static void key_bytes(key128 v, uint8_t k[SPOOL_ID_BYTES])
+{
+    for (int i = SPOOL_ID_BYTES - 1; i >= 0; i--, v >>= 8)
+        k[i] = (uint8_t)v;
 }
 
 /* Reads the next chunk of rows.  Returns 0 (c->n may be 0 at the end), or
@@ -490,6 +639,8 @@ static int read_chunk(rk_cursor *c, spool_error *err)
         memcpy(c->last, k, l);
         c->last[l] = 0;
         c->last_len = l + 1;
+        c->seen = key_number((const uint8_t *)k, l);
+        c->has_seen = 1;
         rocksdb_iter_next(it);
     }
     if (!rocksdb_iter_valid(it))
@@ -497,9 +648,88 @@ static int read_chunk(rk_cursor *c, spool_error *err)
     char *msg = NULL;
     rocksdb_iter_get_error(it, &msg);
     rocksdb_iter_destroy(it);
+    const char *code;
+    if (msg != NULL && kind_of(msg, &code) == SPOOL_CORRUPT) {
+        /* The rows before the damage stand; the damage becomes an entry. */
+        snprintf(c->gap_msg, sizeof c->gap_msg, "%s", msg);
+        rocksdb_free(msg);
+        c->gap = 1;
+        c->done = 0;
+        return 0;
+    }
     if (msg != NULL)
         return fail(c->s, msg, "enumerate", err);
     return 0;
+}
+
+
+/* Whether a seek to key x reads without error (it finds a key, or the
+ * end).  -1: an error that is not corruption, in err. */
+static int seek_reads(rk *s, key128 x, spool_error *err)
+{
+    uint8_t k[SPOOL_ID_BYTES];
+    key_bytes(x, k);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->ro);
+    rocksdb_iter_seek(it, (const char *)k, sizeof k);
+    char *msg = NULL;
+    rocksdb_iter_get_error(it, &msg);
+    rocksdb_iter_destroy(it);
+    const char *code;
+    if (msg == NULL)
+        return 1;
+    if (kind_of(msg, &code) == SPOOL_CORRUPT) {
+        rocksdb_free(msg);
+        return 0;
+    }
+    return fail(s, msg, "enumerate", err);
+}
+
+/* Past the damaged block that ended the last chunk: finds the smallest
+ * key after the last one read from which a seek reads again (a seek to x
+ * fails exactly while the first key >= x lies in a damaged block, so a
+ * binary search over the 128-bit key space finds it in 128 seeks) and
+ * fills e with one corrupt entry naming the keys the damage hides.  The
+ * walk goes on from there, or ends when nothing past it reads.  Returns
+ * 1, or -1 with err on an error other than corruption. */
+static int skip_gap(rk_cursor *c, spool_entry *e, spool_error *err)
+{
+    key128 lo = c->has_seen ? c->seen : 0; /* a seek to just past it failed */
+    key128 hi = ~(key128)0;
+    int resumes = seek_reads(c->s, hi, err), ok;
+    if (resumes < 0)
+        return -1;
+    if (resumes) {
+        /* Invariant: a seek to hi reads, every seek in (lo, hi) below the answer fails. */
+        while (hi - lo > 1) {
+            key128 mid = lo + (hi - lo) / 2;
+            if ((ok = seek_reads(c->s, mid, err)) < 0)
+                return -1;
+            if (ok)
+                hi = mid;
+            else
+                lo = mid;
+        }
+    }
+    char from[2 * SPOOL_ID_BYTES + 1], to[2 * SPOOL_ID_BYTES + 1];
+    key_hex(c->has_seen ? c->seen + 1 : 0, from);
+    key_hex(resumes ? hi - 1 : hi, to);
+    memset(e, 0, sizeof *e);
+    e->corrupt = 1;
+    snprintf(c->error, sizeof c->error, "the entries with keys from %s %s %s are in an unreadable block: %s", from,
+             resumes ? "up to" : "to the end, through", to, c->gap_msg);
+    e->error = c->error;
+    c->gap = 0;
+    if (!resumes) {
+        c->done = 1;
+        c->started = 1;
+        return 1;
+    }
+    key_bytes(hi, c->last); /* resume at the first key a seek reads */
+    c->last_len = SPOOL_ID_BYTES;
+    c->seen = hi - 1;
+    c->has_seen = 1;
+    c->started = 1;
+    return 1;
 }
 
 static int rk_cursor_next(void *cur, spool_entry *e, spool_error *err)
@@ -509,12 +739,14 @@ static int rk_cursor_next(void *cur, spool_entry *e, spool_error *err)
         return q_next(c->s, c->q, e);
     for (;;) {
         if (c->pos == c->n) {
+            if (c->gap)
+                return skip_gap(c, e, err);
             if (c->done && c->started)
                 return 0;
             if (read_chunk(c, err) != 0)
                 return -1;
             if (c->n == 0)
-                return 0;
+                continue; /* the end, or damage before any row: above */
         }
         row *r = &c->rows[c->pos++];
         memset(e, 0, sizeof *e);

@@ -103,6 +103,148 @@ describe("the RocksDB backend", function()
     s = assert(spool.define { name = name, path = dir }) -- the same name still opens it
   end)
 
+  -- A spool with one SST file and a known entry; returns the SST's path
+  -- and the entry's id.
+  local function spool_with_sst()
+    s = assert(spool.open { path = dir, kind = "RocksDB" })
+    local id = spool.id.new()
+    assert.is_true(s:store(id, "kept"))
+    assert(s:compact())
+    s:shutdown()
+    s = nil
+    local sst
+    for name in io.popen("ls " .. helper.shell_quote(dir)):lines() do
+      if name:match("%.sst$") then sst = dir .. "/" .. name end
+    end
+    assert.is_string(sst, "no SST file after compact")
+    return sst, id
+  end
+
+  -- Every file of dir and its bytes.
+  local function snapshot()
+    local files = {}
+    for name in io.popen("ls -A " .. helper.shell_quote(dir)):lines() do
+      files[name] = helper.read_file(dir .. "/" .. name) or "(dir)"
+    end
+    return files
+  end
+
+  rocks_it("refuses, touching nothing, a table file in a format_version newer than its RocksDB reads", function()
+    local sst, id = spool_with_sst()
+    local size = #helper.read_file(sst)
+    helper.patch_file(sst, size - 11, "\6") -- the footer's format_version, before the 8-byte magic
+    local before = snapshot()
+    local none, err = spool.open { path = dir }
+    assert.is_nil(none)
+    assert.are.equal("corrupt", err.kind)
+    assert.is_truthy(err.message:find("is in RocksDB table format_version 6, newer than this build's RocksDB", 1, true),
+      err.message)
+    assert.is_truthy(err.message:find("left untouched", 1, true), err.message)
+    assert.are.same(before, snapshot())
+    helper.patch_file(sst, size - 11, "\5") -- as it was: it opens and reads again
+    s = assert(spool.open { path = dir })
+    assert.are.equal("kept", s:load(id))
+  end)
+
+  rocks_it("refuses, touching nothing, a database whose OPTIONS name a newer table format_version", function()
+    spool_with_sst()
+    local options
+    for name in io.popen("ls " .. helper.shell_quote(dir)):lines() do
+      if name:match("^OPTIONS%-%d+$") then options = dir .. "/" .. name end -- ls sorts: the last is the latest
+    end
+    local text = helper.read_file(options)
+    local patched, n = text:gsub("\n(%s*)format_version=%d+\n", "\n%1format_version=7\n")
+    assert.are.equal(1, n)
+    patched = patched:gsub("rocksdb_version=[%d.]+", "rocksdb_version=99.1.0")
+    helper.write_file(options, patched)
+    local before = snapshot()
+    local none, err = spool.open { path = dir, kind = "RocksDB" }
+    assert.is_nil(none)
+    assert.are.equal("corrupt", err.kind)
+    assert.is_truthy(err.message:find("names table format_version 7 (written by RocksDB 99.1.0)", 1, true), err.message)
+    assert.are.same(before, snapshot())
+  end)
+
+  -- A spool of 200 4 KiB entries in one uncompressed SST file, damaged at
+  -- `at` (a fraction of its size); returns the expected bytes by id.
+  local function damaged_spool(at)
+    s = assert(spool.open { path = dir, kind = "RocksDB", rocks_params = { compression_type = "None" } })
+    local body, want = ("0123456789abcdef"):rep(256), {}
+    for i = 1, 200 do
+      local id = spool.id.new()
+      want[tostring(id)] = body .. i
+      assert.is_true(s:store(id, body .. i))
+    end
+    assert(s:compact())
+    s:shutdown()
+    s = nil
+    local sst
+    for name in io.popen("ls " .. helper.shell_quote(dir)):lines() do
+      if name:match("%.sst$") then sst = dir .. "/" .. name end
+    end
+    local size = #helper.read_file(sst)
+    helper.patch_file(sst, math.floor(size * at), ("\255"):rep(16))
+    s = assert(spool.open { path = dir })
+    return want
+  end
+
+  -- The ids whose load answers their bytes (the others must answer corrupt),
+  -- and what an enumeration visits: good ids, and the corrupt entries' errors.
+  local function load_and_enumerate(want)
+    local loadable = {}
+    for hex, bytes in pairs(want) do
+      local data, err = s:load(hex)
+      if data then
+        assert.are.equal(bytes, data)
+        loadable[hex] = true
+      else
+        assert.are.equal("corrupt", err.kind)
+      end
+    end
+    local seen, corrupt = {}, {}
+    local n, err = s:enumerate(function(e)
+      if e.corrupt then
+        corrupt[#corrupt + 1] = e.error
+      else
+        assert.are.equal(want[tostring(e.id)], e.data)
+        seen[tostring(e.id)] = true
+      end
+    end)
+    assert.is_number(n, tostring(err))
+    return loadable, seen, corrupt
+  end
+
+  -- The corrupt entry's error names a key range that holds every entry
+  -- that does not load, and no entry that does.
+  local function assert_hides(message, want, loadable)
+    local from, to = message:match("keys from (%x+) up to (%x+) are in an unreadable block: Corruption")
+    assert.is_string(from, message)
+    for hex in pairs(want) do
+      local key = spool.id.parse(hex):bytes() -- the RocksDB key, whose order the range is in
+      local inside = key >= helper.unhex(from) and key <= helper.unhex(to)
+      assert.are.equal(not loadable[hex], inside, hex .. " vs " .. message)
+    end
+  end
+
+  rocks_it("enumerates past a damaged data block: one corrupt entry for what it hides, then the rest", function()
+    local want = damaged_spool(1 / 3)
+    local loadable, seen, corrupt = load_and_enumerate(want)
+    assert.are.equal(1, #corrupt, table.concat(corrupt, "; "))
+    assert.is_true(helper.count(loadable) < 200, "the damage hid no entry")
+    assert.is_true(helper.count(loadable) > 100, "the damage hid more than a block")
+    assert.are.same(loadable, seen) -- every entry outside the damage, and no other
+    assert_hides(corrupt[1], want, loadable)
+  end)
+
+  rocks_it("enumerates a table whose index block is damaged as one corrupt entry, never as empty", function()
+    local want = damaged_spool(0.9995) -- the index block, before the footer
+    local loadable, seen, corrupt = load_and_enumerate(want)
+    assert.are.same({}, loadable)
+    assert.are.same({}, seen)
+    assert.are.equal(1, #corrupt, table.concat(corrupt, "; "))
+    assert_hides(corrupt[1], want, loadable) -- the whole table: from the first key to its last
+  end)
+
   rocks_it("answers corrupt for an entry in a damaged SST file, never wrong bytes", function()
     s = assert(spool.open { path = dir, kind = "RocksDB", rocks_params = { compression_type = "None" } })
     local ids, body = {}, ("0123456789abcdef"):rep(256) -- 4 KiB, uncompressed in the SST
