@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +60,7 @@ typedef struct rk {
     int flush; /* every write synced */
     int qfd;   /* quarantine/ */
     mode_t file_mode;
+    atomic_llong background_seen; /* rocksdb.background-errors at the last poll */
 } rk;
 
 /* ------------------------------------------------------------- errors */
@@ -316,6 +318,7 @@ static int rk_open(const spool_params *p, const void *tuning, void **state, spoo
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     }
     s->qfd = -1;
+    atomic_init(&s->background_seen, 0);
     s->flush = p->flush;
     s->file_mode = p->group_access ? 0640 : 0600;
     /* RocksDB makes only the last level; KumoMTA's directory is 0755. */
@@ -1025,6 +1028,24 @@ static int background_errors(rk *s, const char *what, spool_error *err)
     return 0;
 }
 
+/* The background slot: 1 with err when RocksDB counted background
+ * errors since the last poll (a flush or compaction failing while
+ * foreground writes may still succeed: KumoMTA's gate counts that
+ * growth too), else 0.  Reads a property: no I/O. */
+static int rk_background(void *st, spool_error *err)
+{
+    rk *s = st;
+    int64_t n = property(s, "rocksdb.background-errors");
+    long long before = atomic_exchange(&s->background_seen, (long long)n);
+    if (n <= before)
+        return 0;
+    spool_error_set(err, SPOOL_IO,
+                    "%s: RocksDB counted %lld new background errors (%lld in all): its flushes or compactions fail",
+                    s->dir, (long long)(n - before), (long long)n);
+    err->code_name = "IOError";
+    return 1;
+}
+
 static int flush_memtables(rk *s, spool_error *err)
 {
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
@@ -1144,6 +1165,7 @@ static const spool_option rk_options[] = {
 const spool_backend spool_rocksdb_backend = {
     .version = 3,
     .enumerate_order = SPOOL_ORDER_ID_BYTES,
+    .background = rk_background,
     .kind = "RocksDB",
     .probe = rk_probe,
     .options_key = "rocks_params",

@@ -47,6 +47,8 @@ struct spool {
     spool_gate gate;
     limit stores, loads, removes;
     atomic_llong next_space_check_ns;
+    atomic_llong next_background_ns; /* the driver's background slot, polled */
+    int64_t background_every_ns;
     char *reserve_path;      /* <dir>/reserve */
     atomic_int reserve_held;
     pthread_mutex_t reserve_lock;
@@ -210,6 +212,21 @@ static void check_space(spool *s, spool_health *h)
         h->free_inodes = iavail;
         h->total_inodes = itotal;
     }
+}
+
+/* Polls the driver's background slot when it has one and a poll is
+ * due, feeding the answer to the gate. */
+static void maybe_poll_background(spool *s)
+{
+    if (s->be->version < 3 || s->be->background == NULL)
+        return;
+    long long now = spool_monotonic_ns();
+    long long next = atomic_load_explicit(&s->next_background_ns, memory_order_relaxed);
+    if (now < next || !atomic_compare_exchange_strong(&s->next_background_ns, &next, now + s->background_every_ns))
+        return;
+    spool_error trouble;
+    spool_error_clear(&trouble);
+    spool_gate_record_background(&s->gate, s->be->background(s->st, &trouble) > 0 ? &trouble : NULL);
 }
 
 static void maybe_check_space(spool *s)
@@ -516,6 +533,10 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
     check_space(s, NULL);
     reserve_take(s);
     atomic_init(&s->next_space_check_ns, spool_monotonic_ns() + SPACE_CHECK_NS);
+    /* KumoMTA checks every 5 s; a shorter latch needs several polls in it. */
+    double every = params->error_latch_duration / 3 < 5 ? params->error_latch_duration / 3 : 5;
+    s->background_every_ns = (int64_t)((every > 0.01 ? every : 0.01) * 1e9);
+    atomic_init(&s->next_background_ns, 0);
     *out = s;
     return 0;
 }
@@ -529,6 +550,7 @@ int spool_store_many(spool *s, const spool_item *items, size_t n, const spool_wr
     if (enter(s, err) != 0)
         return -1;
     maybe_check_space(s);
+    maybe_poll_background(s);
     int rc;
     spool_deadline dl;
     if (spool_gate_reason(&s->gate) != NULL) {
@@ -886,6 +908,7 @@ int spool_cleanup(spool *s, spool_cleanup_stats *stats, spool_error *err)
     if (enter(s, err) != 0)
         return -1;
     check_space(s, NULL);
+    maybe_poll_background(s);
     int rc = s->be->cleanup == NULL ? 0 : account(s, s->be->cleanup(s->st, stats, err), err);
     spool_gate_reason(&s->gate); /* lets a due unlatch happen now */
     leave(s);
@@ -941,6 +964,7 @@ int spool_get_health(spool *s, spool_health *h, spool_error *err)
     if (enter(s, err) != 0)
         return -1;
     check_space(s, h);
+    maybe_poll_background(s);
     h->reason = spool_gate_reason(&s->gate);
     h->healthy = h->reason == NULL;
     h->error_latched = atomic_load(&s->gate.error_latched);

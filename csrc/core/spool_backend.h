@@ -15,7 +15,7 @@
 
 /* The driver contract's version.  Version 1: every slot below up to
  * `health`.  Version 2 appends `apply_batch`, version 3
- * `enumerate_order`.  A later version appends
+ * `enumerate_order` and `background`.  A later version appends
  * slots; a driver of an earlier version leaves them out (its table is
  * shorter), and the core never reads them: they count as NULL.
  *
@@ -31,6 +31,7 @@
  *   advise_low_memory  success, 0 bytes released
  *   check              verify's structural part says ok, "no structural check"
  *   health             nothing added to the core's health
+ *   background         no background trouble is ever reported
  * Every slot runs with no lock of the core held, may block, and returns
  * 0 or -1 with err set: a kind from spool_error.h, and the backend's own
  * code and its name (err->code, err->code_name: SQLite's extended result
@@ -122,6 +123,14 @@ typedef struct spool_backend {
      * merges a meta and a data spool of one kind in one pass when it is
      * known, and looks each message up when it is SPOOL_ORDER_UNKNOWN. */
     int enumerate_order;
+    /* Version 3, optional (NULL: nothing to report).  Polls the storage's
+     * own background work (RocksDB's flushes and compactions): returns 1
+     * with err describing it when new trouble appeared since the last
+     * call, 0 when not.  Cheap: no I/O, no lock of the core held.  The
+     * core calls it at most every min(5 s, error_latch_duration / 3) from
+     * stores, cleanup and health, and the gate latches when every poll
+     * for error_latch_duration reports trouble (spool_gate.h). */
+    int (*background)(void *st, spool_error *err);
 } spool_backend;
 
 /* The orders a backend's enumerate can promise. */

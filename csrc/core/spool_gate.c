@@ -22,6 +22,7 @@ void spool_gate_init(spool_gate *g, double latch_s, double unlatch_s, int allow_
     atomic_init(&g->latched_at_ns, 0);
     atomic_init(&g->last_error_ns, 0);
     atomic_init(&g->streak_start_ns, 0);
+    atomic_init(&g->trouble_start_ns, 0);
     g->latch_ns = (int64_t)(latch_s * 1e9);
     g->unlatch_ns = (int64_t)(unlatch_s * 1e9);
     g->allow_unlatch = allow_unlatch;
@@ -45,6 +46,7 @@ const char *spool_gate_reason(spool_gate *g)
             !atomic_compare_exchange_strong(&g->error_latched, &expected, 0))
             return SPOOL_UNHEALTHY_REASON;
         atomic_store(&g->streak_start_ns, 0);
+        atomic_store(&g->trouble_start_ns, 0);
     }
     if (atomic_load_explicit(&g->space_low, memory_order_acquire))
         return SPOOL_UNHEALTHY_REASON;
@@ -99,6 +101,28 @@ void spool_gate_record_success(spool_gate *g)
 {
     if (atomic_load_explicit(&g->streak_start_ns, memory_order_relaxed) != 0)
         atomic_store(&g->streak_start_ns, 0);
+}
+
+void spool_gate_record_background(spool_gate *g, const spool_error *err)
+{
+    if (err == NULL) {
+        if (atomic_load_explicit(&g->trouble_start_ns, memory_order_relaxed) != 0)
+            atomic_store(&g->trouble_start_ns, 0);
+        return;
+    }
+    int64_t now = spool_monotonic_ns();
+    atomic_store(&g->last_error_ns, now); /* no unlatch while it goes on */
+    pthread_mutex_lock(&g->lock);
+    g->last_kind = err->kind;
+    snprintf(g->last_error, sizeof g->last_error, "%s", err->message);
+    pthread_mutex_unlock(&g->lock);
+    long long start = 0;
+    if (atomic_compare_exchange_strong(&g->trouble_start_ns, &start, now))
+        start = now; /* the run begins; otherwise start holds its first report */
+    if (now - start >= g->latch_ns && !atomic_load(&g->error_latched)) {
+        atomic_store(&g->latched_at_ns, now);
+        atomic_store_explicit(&g->error_latched, 1, memory_order_release);
+    }
 }
 
 void spool_gate_set_space_low(spool_gate *g, int low)

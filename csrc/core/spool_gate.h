@@ -21,6 +21,8 @@ typedef struct spool_gate {
     atomic_llong latched_at_ns;   /* monotonic ns when latched */
     atomic_llong last_error_ns;   /* monotonic ns of the last counted error */
     atomic_llong streak_start_ns; /* first error of the current run; 0 = none */
+    atomic_llong trouble_start_ns; /* first report of the backend's current run of
+                                    * background trouble; 0 = none */
     int64_t latch_ns, unlatch_ns;
     int allow_unlatch;
     pthread_mutex_t lock; /* guards last_error only */
@@ -38,6 +40,12 @@ const char *spool_gate_reason(spool_gate *g);
 /* Feeds the outcome of an operation to the gate. */
 void spool_gate_record_error(spool_gate *g, const spool_error *err);
 void spool_gate_record_success(spool_gate *g);
+/* Feeds a poll of the storage's own background work (RocksDB's flushes
+ * and compactions): err when it reported new trouble since the last poll,
+ * NULL when not.  Trouble reported at every poll for the latch duration
+ * latches the gate, whatever the foreground operations do meanwhile; a
+ * poll without new trouble ends the run. */
+void spool_gate_record_background(spool_gate *g, const spool_error *err);
 void spool_gate_set_space_low(spool_gate *g, int low);
 
 /* Copies the last error (kind, message) for health reports. */

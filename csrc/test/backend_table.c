@@ -419,6 +419,118 @@ static void tuning(const char *dir)
        "past SPOOL_TUNING_MAX rows: misuse, naming the limit");
 }
 
+/* The "Troubled" variant's background slot: trouble while `troubled`. */
+static atomic_int troubled, polls;
+static int mem_background(void *st, spool_error *err)
+{
+    (void)st;
+    atomic_fetch_add(&polls, 1);
+    if (!atomic_load(&troubled))
+        return 0;
+    spool_error_set(err, SPOOL_IO, "the test's background work fails");
+    return 1;
+}
+
+static void pause_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Stores (replaces) one entry; 0 or the error's kind. */
+static int store_one(spool *s)
+{
+    static spool_id id;
+    static int made;
+    spool_error err;
+    if (!made++)
+        spool_id_new(&id);
+    return spool_store(s, &id, "x", 1, NULL, &err) == 0 ? 0 : (int)err.kind;
+}
+
+/* Background trouble reported by the driver latches the gate once it has
+ * lasted error_latch_duration, whatever the foreground writes do. */
+static void background(const char *dir)
+{
+    static spool_backend troubled_be, old_be;
+    spool_error err;
+    troubled_be = memory_backend;
+    troubled_be.kind = "Troubled";
+    troubled_be.background = mem_background;
+    ok(spool_backend_register(&troubled_be, &err) == 0, "a driver with a background slot registers");
+    spool_params p;
+    spool_params_init(&p);
+    p.path = dir;
+    p.kind = "Troubled";
+    p.reserve_bytes = 0;
+    p.error_latch_duration = 0.3; /* polls every 0.1 s */
+    p.error_unlatch_duration = 0.4;
+    spool *s = NULL;
+    ok(spool_open(&p, &s, &err) == 0, "it opens");
+    int failed = 0;
+    for (int i = 0; i < 10; i++) {
+        failed += store_one(s) != 0;
+        pause_s(0.05);
+    }
+    ok(failed == 0 && atomic_load(&polls) >= 2 && spool_unhealthy_reason(s) == NULL,
+       "no trouble: stores go on, polled %d times, the gate stays open", atomic_load(&polls));
+
+    atomic_store(&troubled, 1);
+    double t0 = spool_monotonic(), latched_after = -1;
+    while (spool_monotonic() - t0 < 3) {
+        if (store_one(s) == SPOOL_UNHEALTHY) {
+            latched_after = spool_monotonic() - t0;
+            break;
+        }
+        pause_s(0.02);
+    }
+    ok(latched_after >= 0.3 && latched_after < 1.5, "sustained trouble latches the gate after the latch duration, "
+       "though every store until then succeeded (%.2fs)", latched_after);
+    spool_health h;
+    ok(spool_get_health(s, &h, &err) == 0 && h.error_latched && strstr(h.last_error, "background work fails") != NULL,
+       "health names the trouble: %s", h.last_error);
+    pause_s(0.6);
+    ok(store_one(s) == SPOOL_UNHEALTHY, "while the trouble goes on, the gate does not unlatch");
+    atomic_store(&troubled, 0);
+    pause_s(0.15);
+    store_one(s); /* a poll that finds no new trouble */
+    pause_s(0.5);
+    ok(store_one(s) == 0, "once it stopped, the gate unlatches after error_unlatch_duration");
+
+    /* Trouble that comes and goes in runs shorter than the latch. */
+    int kinds = 0;
+    for (int round = 0; round < 4; round++) {
+        atomic_store(&troubled, 1);
+        for (int i = 0; i < 3; i++) {
+            kinds |= store_one(s);
+            pause_s(0.03);
+        }
+        atomic_store(&troubled, 0);
+        for (int i = 0; i < 5; i++) {
+            kinds |= store_one(s);
+            pause_s(0.03);
+        }
+    }
+    ok(kinds == 0, "runs of trouble shorter than the latch duration never latch it");
+    spool_close(s);
+
+    old_be = troubled_be;
+    old_be.kind = "TroubledV2";
+    old_be.version = 2; /* `background` lies past a version 2 table's end */
+    ok(spool_backend_register(&old_be, &err) == 0, "a version 2 driver registers");
+    p.kind = "TroubledV2";
+    atomic_store(&troubled, 1);
+    int before = atomic_load(&polls);
+    ok(spool_open(&p, &s, &err) == 0, "it opens");
+    for (int i = 0; i < 10; i++) {
+        store_one(s);
+        pause_s(0.05);
+    }
+    ok(atomic_load(&polls) == before && spool_unhealthy_reason(s) == NULL, "its background slot is never read");
+    atomic_store(&troubled, 0);
+    spool_close(s);
+}
+
 int main(void)
 {
     spool_error err;
@@ -484,6 +596,7 @@ int main(void)
            strstr(err.message, "Memory, Batched, VersionOne)") != NULL, /* RocksDB between, when built */
        "an unknown kind lists every available one (%s)", err.message);
     tuning(dir);
+    background(dir);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
