@@ -61,6 +61,7 @@ typedef struct rk {
     int qfd;   /* quarantine/ */
     mode_t file_mode;
     atomic_llong background_seen; /* rocksdb.background-errors at the last poll */
+    atomic_llong background_writable; /* ... when writes last got through a stall */
 } rk;
 
 /* ------------------------------------------------------------- errors */
@@ -319,6 +320,7 @@ static int rk_open(const spool_params *p, const void *tuning, void **state, spoo
     }
     s->qfd = -1;
     atomic_init(&s->background_seen, 0);
+    atomic_init(&s->background_writable, 0);
     s->flush = p->flush;
     s->file_mode = p->group_access ? 0640 : 0600;
     /* RocksDB makes only the last level; KumoMTA's directory is 0755. */
@@ -390,20 +392,41 @@ static int rk_probe(const char *path)
 
 /* ------------------------------------------------------------- writes */
 
+static int64_t property(rk *s, const char *name);
+
 /* Writes wb, retrying a stalled write with KumoMTA's backoff (0.5 ms
- * doubling to 50 ms) until dl.  Returns 0, or -1 with err. */
+ * doubling to 50 ms) until dl.  A stall while RocksDB counts more
+ * background errors than when writes last got through is not load: a
+ * flush or compaction failed and the writes wait for it for good (7.8.3
+ * answers them "Write stall", not the error), so it fails at once as an
+ * I/O error, which latches the gate, instead of holding every writer
+ * until its deadline.  Returns 0, or -1 with err. */
 static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_deadline *dl, spool_error *err)
 {
     double pause = 0.0005;
+    int stalled = 0;
     for (;;) {
         char *msg = NULL;
         rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &msg);
-        if (msg == NULL)
+        if (msg == NULL) {
+            if (stalled) /* through again: what failed before does not block writes */
+                atomic_store(&s->background_writable, (long long)property(s, "rocksdb.background-errors"));
             return 0;
+        }
         /* no_slowdown answers a would-be stall with Incomplete. */
         if (strncmp(msg, "Result incomplete:", 18) != 0)
             return fail(s, msg, "write", err);
         rocksdb_free(msg);
+        int64_t failed = property(s, "rocksdb.background-errors");
+        if (failed > atomic_load(&s->background_writable)) {
+            spool_error_set(err, SPOOL_IO,
+                            "write %s: stalled behind a failed flush or compaction (RocksDB counts %lld background "
+                            "errors; its LOG file says why)",
+                            s->dir, (long long)failed);
+            err->code_name = "IOError";
+            return -1;
+        }
+        stalled = 1;
         double now = spool_monotonic();
         if (now >= dl->at)
             return spool_deadline_error(dl, err);
