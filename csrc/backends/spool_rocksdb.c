@@ -62,6 +62,7 @@ typedef struct rk {
     mode_t file_mode;
     atomic_llong background_seen; /* rocksdb.background-errors at the last poll */
     atomic_llong background_writable; /* ... when writes last got through a stall */
+    atomic_llong stalled_writes;      /* writes that met a stall and retried */
 } rk;
 
 /* ------------------------------------------------------------- errors */
@@ -321,6 +322,7 @@ static int rk_open(const spool_params *p, const void *tuning, void **state, spoo
     s->qfd = -1;
     atomic_init(&s->background_seen, 0);
     atomic_init(&s->background_writable, 0);
+    atomic_init(&s->stalled_writes, 0);
     s->flush = p->flush;
     s->file_mode = p->group_access ? 0640 : 0600;
     /* RocksDB makes only the last level; KumoMTA's directory is 0755. */
@@ -426,7 +428,8 @@ static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_de
             err->code_name = "IOError";
             return -1;
         }
-        stalled = 1;
+        if (!stalled++)
+            atomic_fetch_add(&s->stalled_writes, 1);
         double now = spool_monotonic();
         if (now >= dl->at)
             return spool_deadline_error(dl, err);
@@ -1131,6 +1134,7 @@ static int rk_stats(void *st, spool_stats *out, spool_error *err)
     spool_metrics_set(&out->backend, "sst_bytes", (double)property(s, "rocksdb.total-sst-files-size"));
     spool_metrics_set(&out->backend, "memtable_bytes", (double)property(s, "rocksdb.cur-size-all-mem-tables"));
     spool_metrics_set(&out->backend, "background_errors", (double)property(s, "rocksdb.background-errors"));
+    spool_metrics_set(&out->backend, "stalled_writes", (double)atomic_load(&s->stalled_writes));
     return 0;
 }
 

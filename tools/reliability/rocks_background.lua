@@ -14,7 +14,10 @@
 --     answers `unhealthy`); health().backend.background_errors counts it;
 --   - reopened without the shim, every acknowledged store loads with its
 --     bytes and no failed store is there.
--- Three rounds (LONG=1: 20).  Prints TAP.
+-- Three rounds (LONG=1: 20).  Then slow background work (every sync
+-- 1 s): a stalled store waits until its own deadline and answers
+-- caller_deadline_exceeded; the stall clears once the disk is fast.
+-- Prints TAP.
 local spool = require "spool"
 
 local shim = assert(arg[1], "usage: rocks_background.lua SHIM.so")
@@ -67,6 +70,46 @@ if arg[2] == "--child" then
     print(("health %s %d"):format(tostring(h.error_latched), h.backend.background_errors or -1))
     if failed then store() end -- the one after: the gate's answer
     os.remove(sentinel)
+    s:shutdown()
+    return
+end
+
+if arg[2] == "--slow-child" then
+    -- The child: every background sync takes 1 s, so that writes stall
+    -- behind slow flushes; stores with a 0.3 s timeout.
+    local dir, sentinel = arg[3], arg[4]
+    local s = assert(spool.open { path = dir, kind = "RocksDB",
+        rocks_params = { write_buffer_size = 65536, level0_stop_writes_trigger = 1 } })
+    local f = assert(io.open(sentinel .. ".tmp", "w"))
+    f:write("slow-sync 1000\n")
+    f:close()
+    assert(os.rename(sentinel .. ".tmp", sentinel))
+    local timed_out = 0
+    for _ = 1, 3000 do
+        local id = spool.id.new()
+        local t0 = spool.monotonic()
+        local done, err = s:store(id, body_of(tostring(id)), { timeout = 0.3 })
+        if done then
+            print("ack " .. tostring(id))
+        else
+            print(("fail %s %s %.3f %s"):format(tostring(id), err.kind, spool.monotonic() - t0,
+                tostring(err):gsub("\n", " ")))
+            if err.kind == "caller_deadline_exceeded" then timed_out = timed_out + 1 end
+            if timed_out == 3 then break end
+        end
+        io.stdout:flush()
+    end
+    os.remove(sentinel)
+    local t0 = spool.monotonic()
+    local later = 0
+    while later < 20 and spool.monotonic() - t0 < 30 do -- the stall clears once syncs are fast again
+        local id = spool.id.new()
+        if s:store(id, body_of(tostring(id))) then
+            print("ack " .. tostring(id))
+            later = later + 1
+        end
+    end
+    print(("later %d %s"):format(later, tostring(s:stats().backend.stalled_writes)))
     s:shutdown()
     return
 end
@@ -127,7 +170,56 @@ local function round(r)
     return first ~= nil and first.msg:find("failed flush or compaction", 1, true) ~= nil
 end
 
+-- Slow background work: a stalled store waits for RocksDB until its own
+-- deadline, then answers caller_deadline_exceeded, typed and on time;
+-- once the disk is fast again stores go through; nothing acknowledged is
+-- lost and no failed store is there.
+local function slow_round()
+    local p = io.popen("mktemp -d \"${TMPDIR:-/tmp}/spool-rocksbg-XXXXXX\"")
+    local work = p:read("*l")
+    p:close()
+    local dir, sentinel = work .. "/spool", work .. "/fault"
+    local cmd = ("SPOOL_FAULT_DIR=%s SPOOL_FAULT_SENTINEL=%s LD_PRELOAD=%s timeout -k 2 120 %s %s %s --slow-child %s %s 2>&1")
+        :format(sh_quote(dir), sh_quote(sentinel), sh_quote(shim), sh_quote(lua), sh_quote(arg[0]), sh_quote(shim),
+            sh_quote(dir), sh_quote(sentinel))
+    local acked, failed, later, stalled, other = {}, {}, nil, nil, {}
+    for line in io.popen(cmd):lines() do
+        local hex = line:match("^ack (%x+)$")
+        if hex then acked[#acked + 1] = hex end
+        local fhex, kind, secs, msg = line:match("^fail (%x+) (%S+) (%S+) (.*)$")
+        if fhex then failed[#failed + 1] = { id = fhex, kind = kind, secs = tonumber(secs), msg = msg } end
+        local l, st = line:match("^later (%d+) (%S+)$")
+        if l then later, stalled = tonumber(l), tonumber(st) end
+        if not (hex or fhex or l) then other[#other + 1] = line end
+    end
+    local typed, on_time = true, true
+    for _, f in ipairs(failed) do
+        typed = typed and f.kind == "caller_deadline_exceeded" and
+            f.msg == "the caller-provided deadline was reached before the spool accepted the write"
+        on_time = on_time and f.secs >= 0.29 and f.secs < 0.8
+    end
+    ok(#failed >= 3 and typed, ("stalled stores answered caller_deadline_exceeded with the reference text (%d)%s")
+        :format(#failed, #other > 0 and ": " .. table.concat(other, " | ") or ""))
+    ok(on_time, "each at its 0.3 s deadline, not before and not much after")
+    ok(later == 20 and stalled and stalled > 0,
+        ("stores go through again once the disk is fast (%s), after %s stalled writes"):format(tostring(later),
+            tostring(stalled)))
+    local s = assert(spool.open { path = dir })
+    local lost, present = 0, 0
+    for _, hex in ipairs(acked) do
+        if s:load(hex) ~= body_of(hex) then lost = lost + 1 end
+    end
+    for _, f in ipairs(failed) do
+        if s:load(f.id) ~= nil then present = present + 1 end
+    end
+    ok(lost == 0 and present == 0, ("every acknowledged store is there (%d lost), no failed one (%d present)")
+        :format(lost, present))
+    s:shutdown()
+    os.execute("rm -rf " .. sh_quote(work))
+end
+
 local long = (os.getenv("LONG") or "") ~= "" and os.getenv("LONG") ~= "0"
+slow_round()
 local stalls, rounds = 0, long and 20 or 3
 for r = 1, rounds do
     if round(r) then stalls = stalls + 1 end

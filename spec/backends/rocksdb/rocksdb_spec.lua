@@ -80,6 +80,23 @@ describe("the RocksDB backend", function()
     end
   end)
 
+  rocks_it("retries a write RocksDB stalls (no_slowdown) until it is accepted, and counts it", function()
+    -- One level-0 file stops writes until a compaction merges it: with a
+    -- 64 KiB memtable, stores meet stalls all the time.
+    s = assert(spool.open { path = dir, kind = "RocksDB",
+      rocks_params = { write_buffer_size = 65536, level0_stop_writes_trigger = 1 } })
+    local body, ids = ("z"):rep(4096), {}
+    for i = 1, 600 do
+      ids[i] = spool.id.new()
+      local ok, err = s:store(ids[i], body .. i)
+      assert.is_true(ok, tostring(err))
+    end
+    local st = s:stats()
+    assert.is_true(st.backend.stalled_writes > 0, "no store met a stall")
+    assert.are.equal(0, st.backend.background_errors)
+    for i = 1, 600, 37 do assert.are.equal(body .. i, s:load(ids[i])) end
+  end)
+
   rocks_it("refuses a second process with a clear error naming the LOCK, without hanging", function()
     s = assert(spool.open { path = dir, kind = "RocksDB" })
     local ok, out, timed_out = helper.run_lua(([[
