@@ -56,6 +56,7 @@ typedef struct rk {
     rocksdb_options_t *opts;
     rocksdb_writeoptions_t *wo, *wo_sync;
     rocksdb_readoptions_t *ro;
+    rocksdb_readoptions_t *ro_probe; /* existence reads: checked, not cached */
     char *dir;
     int flush; /* every write synced */
     int qfd;   /* quarantine/ */
@@ -191,6 +192,8 @@ static void rk_free(rk *s)
         rocksdb_writeoptions_destroy(s->wo_sync);
     if (s->ro != NULL)
         rocksdb_readoptions_destroy(s->ro);
+    if (s->ro_probe != NULL)
+        rocksdb_readoptions_destroy(s->ro_probe);
     if (s->qfd >= 0)
         close(s->qfd);
     free(s->dir);
@@ -346,6 +349,9 @@ static int rk_open(const spool_params *p, const void *tuning, void **state, spoo
     rocksdb_writeoptions_set_sync(s->wo_sync, 1);
     s->ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_verify_checksums(s->ro, 1);
+    s->ro_probe = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(s->ro_probe, 1);
+    rocksdb_readoptions_set_fill_cache(s->ro_probe, 0);
     char *msg = NULL;
     s->db = rocksdb_open(s->opts, p->path, &msg);
     if (msg != NULL) {
@@ -441,11 +447,24 @@ static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_de
     }
 }
 
-/* Whether the key of id exists: 1, 0, or -1 with err. */
+/* Whether the key of id exists: 1, 0, or -1 with err.  Memory first
+ * (key_may_exist: the memtables and the block cache, no I/O), which
+ * answers for a recent entry and for a key known absent; a read of the
+ * table files (not kept in the cache: the entry is going) only when
+ * memory cannot tell. */
 static int exists(rk *s, const spool_id *id, spool_error *err)
 {
+    char *value = NULL;
+    size_t len = 0;
+    unsigned char in_memory = 0;
+    if (!rocksdb_key_may_exist(s->db, s->ro_probe, (const char *)id->b, SPOOL_ID_BYTES, &value, &len, NULL, 0,
+                               &in_memory))
+        return 0;
+    rocksdb_free(value);
+    if (in_memory)
+        return 1;
     char *msg = NULL;
-    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(s->db, s->ro, (const char *)id->b, SPOOL_ID_BYTES, &msg);
+    rocksdb_pinnableslice_t *v = rocksdb_get_pinned(s->db, s->ro_probe, (const char *)id->b, SPOOL_ID_BYTES, &msg);
     if (msg != NULL)
         return fail(s, msg, "read", err);
     int found = v != NULL;

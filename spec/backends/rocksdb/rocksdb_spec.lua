@@ -97,6 +97,23 @@ describe("the RocksDB backend", function()
     for i = 1, 600, 37 do assert.are.equal(body .. i, s:load(ids[i])) end
   end)
 
+  rocks_it("answers remove by what is there, whether the entry is in memory or only in a table file", function()
+    s = assert(spool.open { path = dir, kind = "RocksDB" })
+    local old, recent, never = spool.id.new(), spool.id.new(), spool.id.new()
+    assert.is_true(s:store(old, "in a table file"))
+    assert(s:compact()) -- flushed out of the memtable
+    s:shutdown()
+    s = assert(spool.open { path = dir }) -- a cold cache
+    assert.is_true(s:store(recent, "in the memtable"))
+    assert.is_true(s:remove(old))
+    assert.is_true(s:remove(recent))
+    assert.is_false(s:remove(never))
+    assert.is_false(s:remove(old)) -- its tombstone is in memory now
+    assert.is_false(s:remove(recent))
+    local _, err = s:load(old)
+    assert.are.equal("not_found", err.kind)
+  end)
+
   rocks_it("refuses a second process with a clear error naming the LOCK, without hanging", function()
     s = assert(spool.open { path = dir, kind = "RocksDB" })
     local ok, out, timed_out = helper.run_lua(([[
