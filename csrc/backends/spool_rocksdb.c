@@ -447,12 +447,14 @@ static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_de
     }
 }
 
-/* Whether the key of id exists: 1, 0, or -1 with err.  Memory first
- * (key_may_exist: the memtables and the block cache, no I/O), which
- * answers for a recent entry and for a key known absent; a read of the
- * table files (not kept in the cache: the entry is going) only when
- * memory cannot tell. */
-static int exists(rk *s, const spool_id *id, spool_error *err)
+/* Whether an entry of id is there, for remove's answer: 1 or 0.  Memory
+ * first (key_may_exist: the memtables and the block cache, no I/O),
+ * which answers for a recent entry and for a key known absent; then a
+ * read of the table files (not kept in the cache: the entry is going).
+ * A read that fails (a damaged block) answers 1: the entry is there but
+ * unreadable, and remove deletes it all the same, as the other backends
+ * delete a row or a file without reading it. */
+static int was_there(rk *s, const spool_id *id)
 {
     char *value = NULL;
     size_t len = 0;
@@ -465,8 +467,10 @@ static int exists(rk *s, const spool_id *id, spool_error *err)
         return 1;
     char *msg = NULL;
     rocksdb_pinnableslice_t *v = rocksdb_get_pinned(s->db, s->ro_probe, (const char *)id->b, SPOOL_ID_BYTES, &msg);
-    if (msg != NULL)
-        return fail(s, msg, "read", err);
+    if (msg != NULL) {
+        rocksdb_free(msg);
+        return 1;
+    }
     int found = v != NULL;
     rocksdb_pinnableslice_destroy(v);
     return found;
@@ -479,22 +483,16 @@ static int apply_one(rk *s, spool_write_req *r)
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     int rc = 0;
     r->removed = 0;
-    for (size_t i = 0; i < r->n && rc == 0; i++) {
+    for (size_t i = 0; i < r->n; i++) {
         if (r->op == SPOOL_WRITE_STORE) {
             rocksdb_writebatch_put(wb, (const char *)r->items[i].id.b, SPOOL_ID_BYTES,
                                    r->items[i].len ? r->items[i].data : "", r->items[i].len);
-        } else {
-            /* remove answers whether there was an entry. */
-            int found = exists(s, &r->ids[i], &r->err);
-            if (found < 0)
-                rc = -1;
-            else if (found) {
-                rocksdb_writebatch_delete(wb, (const char *)r->ids[i].b, SPOOL_ID_BYTES);
-                r->removed++;
-            }
+        } else if (was_there(s, &r->ids[i])) { /* remove answers whether there was an entry */
+            rocksdb_writebatch_delete(wb, (const char *)r->ids[i].b, SPOOL_ID_BYTES);
+            r->removed++;
         }
     }
-    if (rc == 0 && rocksdb_writebatch_count(wb) > 0)
+    if (rocksdb_writebatch_count(wb) > 0)
         rc = write_batch(s, wb, 0, r->dl, &r->err);
     rocksdb_writebatch_destroy(wb);
     if (rc != 0)
@@ -925,12 +923,11 @@ static int rk_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
             return spool_error_set(err, SPOOL_NOT_FOUND, "no quarantined entry %s in %s", hex, s->dir);
         return q_fail(s, errno, "restore", hex, err);
     }
-    int live = exists(s, id, err);
-    int rc = live < 0 ? -1
-             : live  ? spool_error_set(err, SPOOL_CONFLICT,
-                                      "cannot restore %s: a live entry with this id exists in %s (remove it first)",
-                                      hex, s->dir)
-                     : write_one(s, id, data, len, 1, dl, err);
+    int rc = was_there(s, id) ? spool_error_set(err, SPOOL_CONFLICT,
+                                                "cannot restore %s: a live entry with this id exists in %s "
+                                                "(remove it first)",
+                                                hex, s->dir)
+                              : write_one(s, id, data, len, 1, dl, err);
     free(data);
     if (rc == 0) {
         unlinkat(s->qfd, hex, 0);

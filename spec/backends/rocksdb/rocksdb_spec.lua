@@ -270,6 +270,22 @@ describe("the RocksDB backend", function()
     assert_hides(corrupt[1], want, loadable)
   end)
 
+  rocks_it("removes an entry in a damaged block as the other backends remove one: true, then not_found", function()
+    local want = damaged_spool(1 / 3)
+    local damaged = {}
+    for hex in pairs(want) do
+      local data, err = s:load(hex)
+      if data == nil and err.kind == "corrupt" then damaged[#damaged + 1] = hex end
+    end
+    assert.is_true(#damaged > 0, "no entry in the damaged block")
+    for _, hex in ipairs(damaged) do
+      local removed, err = s:remove(hex)
+      assert.is_true(removed, tostring(err))
+      local _, lerr = s:load(hex)
+      assert.are.equal("not_found", lerr.kind)
+    end
+  end)
+
   rocks_it("enumerates a table whose index block is damaged as one corrupt entry, never as empty", function()
     local want = damaged_spool(0.9995) -- the index block, before the footer
     local loadable, seen, corrupt = load_and_enumerate(want)
