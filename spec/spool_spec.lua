@@ -579,6 +579,21 @@ describe("spool", function()
       assert.is_nil(got[1].data)
     end)
 
+    it("a walk left open across shutdown raises when stepped and is collected safely", function()
+      for i = 1, 5 do
+        assert.is_true(s:store(id_at(1600000000 + i), "e" .. i))
+      end
+      local step = s:entries()
+      assert.is_table(step()) -- the walk holds its backend's read state now
+      s:shutdown()
+      local ok, err = pcall(step)
+      assert.is_false(ok)
+      assert.is_truthy(tostring(err):find("is shut down", 1, true), tostring(err))
+      step = nil
+      collectgarbage()
+      collectgarbage() -- its finalizer frees it after the backend closed (ASan, valgrind)
+    end)
+
     describe("after a break", function()
       before_each(function()
         reopen({ sqlite = { enumerate_chunk_rows = 2 } })

@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -48,8 +49,6 @@
 #include "spool_file.h"
 
 /* Rows and bytes a cursor reads per chunk. */
-#define CHUNK_ROWS 256
-#define CHUNK_BYTES (4u << 20)
 
 typedef struct rk {
     rocksdb_t *db;
@@ -64,6 +63,7 @@ typedef struct rk {
     atomic_llong background_seen; /* rocksdb.background-errors at the last poll */
     atomic_llong background_writable; /* ... when writes last got through a stall */
     atomic_llong stalled_writes;      /* writes that met a stall and retried */
+    struct rk_cursor *cursors;        /* open entry walks (cursors_lock) */
 } rk;
 
 /* ------------------------------------------------------------- errors */
@@ -180,8 +180,11 @@ static rocksdb_options_t *make_options(const spool_params *p, const rk_tuning *r
     return o;
 }
 
+static void cursors_orphan(rk *s);
+
 static void rk_free(rk *s)
 {
+    cursors_orphan(s); /* iterators go before their database */
     if (s->db != NULL)
         rocksdb_close(s->db);
     if (s->opts != NULL)
@@ -566,27 +569,30 @@ static int q_next(rk *s, q_cursor *q, spool_entry *e);
 static void q_cursor_free(q_cursor *q);
 static q_cursor *q_cursor_new(void);
 
-typedef struct row {
-    uint8_t key[SPOOL_ID_BYTES];
-    size_t key_len;
-    char *data; /* NULL without data */
-    size_t len;
-} row;
-
 typedef unsigned __int128 key128; /* a 16-byte key as a big-endian number */
 
+/* A walk of the entries: one RocksDB iterator, whose key and value the
+ * entries point into (valid until the next call: no copies), replaced by
+ * a fresh one at the key after the last returned every ITER_SECONDS, so
+ * that a long walk does not keep obsolete memtables and table files
+ * alive.  The open cursors are on their database's list: rk_close
+ * destroys their iterators before it closes the database (RocksDB
+ * requires it), and a cursor closed later frees only its memory. */
+#define ITER_SECONDS 1.0
 typedef struct rk_cursor {
-    rk *s;
+    rk *s;                 /* NULL once rk_close orphaned it (cursors_lock) */
+    struct rk_cursor *prev, *next;
     spool_enum_opts o;
-    row rows[CHUNK_ROWS];
-    size_t n, pos;
+    rocksdb_iterator_t *it;
+    double it_since;       /* spool_monotonic() when it was made */
+    int fresh;             /* it was just positioned: no step before reading */
     uint8_t last[SPOOL_ID_BYTES + 1]; /* the key after the last one read */
     size_t last_len;
     int started, done;
     int64_t start; /* entries created at or after it are left out */
     char error[512];
-    /* A damaged block ended the last chunk: the walk resumes past it
-     * (skip_gap), after a corrupt entry saying which keys it hides. */
+    /* A damaged block stopped the walk: it resumes past it (skip_gap),
+     * after a corrupt entry saying which keys it hides. */
     int gap;
     char gap_msg[256];
     key128 seen; /* the last key read, or the last the damage hid */
@@ -594,11 +600,28 @@ typedef struct rk_cursor {
     q_cursor *q;   /* the quarantine's walk instead, or NULL */
 } rk_cursor;
 
-static void rows_free(rk_cursor *c)
+/* Guards every database's cursor list and each cursor's s: a cursor
+ * closed while its database closes must not touch a freed rk. */
+static pthread_mutex_t cursors_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void iter_drop(rk_cursor *c)
 {
-    for (size_t i = 0; i < c->n; i++)
-        free(c->rows[i].data);
-    c->n = c->pos = 0;
+    if (c->it != NULL)
+        rocksdb_iter_destroy(c->it);
+    c->it = NULL;
+}
+
+/* Called by rk_free: destroys the iterators of s's open cursors and
+ * orphans them. */
+static void cursors_orphan(rk *s)
+{
+    pthread_mutex_lock(&cursors_lock);
+    for (rk_cursor *c = s->cursors; c != NULL; c = c->next) {
+        iter_drop(c);
+        c->s = NULL;
+    }
+    s->cursors = NULL;
+    pthread_mutex_unlock(&cursors_lock);
 }
 
 static int rk_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_error *err)
@@ -619,9 +642,15 @@ static int rk_cursor_open(void *st, const spool_enum_opts *o, void **out, spool_
             return -1;
         }
     }
-    c->s = s;
     c->o = *o;
     c->start = o->has_start ? o->start_100ns : spool_id_now_unix_100ns();
+    pthread_mutex_lock(&cursors_lock);
+    c->s = s;
+    c->next = s->cursors;
+    if (s->cursors != NULL)
+        s->cursors->prev = c;
+    s->cursors = c;
+    pthread_mutex_unlock(&cursors_lock);
     *out = c;
     return 0;
 }
@@ -648,66 +677,28 @@ static void key_bytes(key128 v, uint8_t k[SPOOL_ID_BYTES])
         k[i] = (uint8_t)v;
 }
 
-/* Reads the next chunk of rows.  Returns 0 (c->n may be 0 at the end), or
- * -1 with err. */
-static int read_chunk(rk_cursor *c, spool_error *err)
+/* Positions c->it at the next entry to read: a new iterator when there
+ * is none or it is due for renewal (at the key after the last read, or
+ * the first key), else a step.  The caller checks rocksdb_iter_valid. */
+static void iter_advance(rk_cursor *c)
 {
-    rows_free(c);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(c->s->db, c->s->ro);
-    if (c->started)
-        rocksdb_iter_seek(it, (const char *)c->last, c->last_len);
-    else
-        rocksdb_iter_seek_to_first(it);
-    c->started = 1;
-    size_t bytes = 0;
-    while (rocksdb_iter_valid(it) && c->n < CHUNK_ROWS && bytes < CHUNK_BYTES) {
-        size_t klen, vlen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        row *r = &c->rows[c->n];
-        r->key_len = klen < SPOOL_ID_BYTES ? klen : SPOOL_ID_BYTES;
-        memcpy(r->key, k, r->key_len);
-        r->data = NULL;
-        r->len = 0;
-        if (klen == SPOOL_ID_BYTES && c->o.include_data && !c->o.ids_only) {
-            const char *v = rocksdb_iter_value(it, &vlen);
-            r->data = malloc(vlen ? vlen : 1);
-            if (r->data == NULL) {
-                rocksdb_iter_destroy(it);
-                return spool_error_set(err, SPOOL_INTERNAL, "out of memory enumerating %s", c->s->dir);
-            }
-            memcpy(r->data, v, vlen);
-            r->len = vlen;
-            bytes += vlen;
-        }
-        c->n++;
-        /* The smallest key after this one: itself and a zero byte. */
-        size_t l = klen < SPOOL_ID_BYTES ? klen : SPOOL_ID_BYTES;
-        memcpy(c->last, k, l);
-        c->last[l] = 0;
-        c->last_len = l + 1;
-        c->seen = key_number((const uint8_t *)k, l);
-        c->has_seen = 1;
-        rocksdb_iter_next(it);
+    double now = spool_monotonic();
+    if (c->it != NULL && now - c->it_since >= ITER_SECONDS)
+        iter_drop(c);
+    if (c->it == NULL) {
+        c->it = rocksdb_create_iterator(c->s->db, c->s->ro);
+        c->it_since = now;
+        if (c->started)
+            rocksdb_iter_seek(c->it, (const char *)c->last, c->last_len);
+        else
+            rocksdb_iter_seek_to_first(c->it);
+        c->started = 1;
+        c->fresh = 1;
     }
-    if (!rocksdb_iter_valid(it))
-        c->done = 1;
-    char *msg = NULL;
-    rocksdb_iter_get_error(it, &msg);
-    rocksdb_iter_destroy(it);
-    const char *code;
-    if (msg != NULL && kind_of(msg, &code) == SPOOL_CORRUPT) {
-        /* The rows before the damage stand; the damage becomes an entry. */
-        snprintf(c->gap_msg, sizeof c->gap_msg, "%s", msg);
-        rocksdb_free(msg);
-        c->gap = 1;
-        c->done = 0;
-        return 0;
-    }
-    if (msg != NULL)
-        return fail(c->s, msg, "enumerate", err);
-    return 0;
+    if (!c->fresh)
+        rocksdb_iter_next(c->it);
+    c->fresh = 0;
 }
-
 
 /* Whether a seek to key x reads without error (it finds a key, or the
  * end).  -1: an error that is not corruption, in err. */
@@ -784,20 +775,41 @@ static int rk_cursor_next(void *cur, spool_entry *e, spool_error *err)
     if (c->q != NULL)
         return q_next(c->s, c->q, e);
     for (;;) {
-        if (c->pos == c->n) {
-            if (c->gap)
-                return skip_gap(c, e, err);
-            if (c->done && c->started)
+        if (c->gap)
+            return skip_gap(c, e, err);
+        if (c->done)
+            return 0;
+        iter_advance(c);
+        if (!rocksdb_iter_valid(c->it)) {
+            char *msg = NULL;
+            const char *code;
+            rocksdb_iter_get_error(c->it, &msg);
+            iter_drop(c);
+            if (msg == NULL) {
+                c->done = 1;
                 return 0;
-            if (read_chunk(c, err) != 0)
-                return -1;
-            if (c->n == 0)
-                continue; /* the end, or damage before any row: above */
+            }
+            if (kind_of(msg, &code) == SPOOL_CORRUPT) {
+                /* The entries before the damage stand; the damage becomes an entry. */
+                snprintf(c->gap_msg, sizeof c->gap_msg, "%s", msg);
+                rocksdb_free(msg);
+                c->gap = 1;
+                continue;
+            }
+            return fail(c->s, msg, "enumerate", err);
         }
-        row *r = &c->rows[c->pos++];
+        size_t klen;
+        const char *k = rocksdb_iter_key(c->it, &klen);
+        size_t l = klen < SPOOL_ID_BYTES ? klen : SPOOL_ID_BYTES;
+        /* The smallest key after this one: itself and a zero byte. */
+        memcpy(c->last, k, l);
+        c->last[l] = 0;
+        c->last_len = l + 1;
+        c->seen = key_number((const uint8_t *)k, l);
+        c->has_seen = 1;
         memset(e, 0, sizeof *e);
         const char *why = "a key that is not a 16-byte spool id";
-        if (r->key_len != SPOOL_ID_BYTES || spool_id_from_bytes(r->key, r->key_len, &e->id, &why) != 0) {
+        if (klen != SPOOL_ID_BYTES || spool_id_from_bytes((const uint8_t *)k, klen, &e->id, &why) != 0) {
             /* Not a key this spool writes: reported, never returned as data. */
             e->corrupt = 1;
             snprintf(c->error, sizeof c->error, "key: %s", why);
@@ -807,8 +819,12 @@ static int rk_cursor_next(void *cur, spool_entry *e, spool_error *err)
         e->id_valid = 1;
         if (spool_id_unix_100ns(&e->id) >= c->start)
             continue;
-        e->data = r->data ? r->data : (c->o.include_data && !c->o.ids_only ? "" : NULL);
-        e->len = r->len;
+        if (c->o.include_data && !c->o.ids_only) {
+            size_t vlen;
+            const char *v = rocksdb_iter_value(c->it, &vlen);
+            e->data = vlen ? v : "";
+            e->len = vlen;
+        }
         return 1;
     }
 }
@@ -818,7 +834,17 @@ static void rk_cursor_close(void *cur)
     rk_cursor *c = cur;
     if (c == NULL)
         return;
-    rows_free(c);
+    pthread_mutex_lock(&cursors_lock);
+    if (c->s != NULL) { /* its database is open: off its list */
+        iter_drop(c);
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            c->s->cursors = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
+    }
+    pthread_mutex_unlock(&cursors_lock);
     if (c->q != NULL) {
         q_cursor_free(c->q);
         free(c->q);

@@ -408,7 +408,7 @@ static void tuning(const char *dir)
        "an empty key is refused when set");
     ok(spool_params_tune_text(&p, "tuned", "label", NULL, &err) != 0 && err.kind == SPOOL_MISUSE,
        "a NULL text is refused when set");
-    char names[SPOOL_TUNING_MAX + 1][8];
+    char names[SPOOL_TUNING_MAX + 1][16];
     int filled = 1;
     for (int i = 0; i < SPOOL_TUNING_MAX; i++) {
         snprintf(names[i], sizeof names[i], "o%d", i);
