@@ -372,6 +372,15 @@ int main(void)
          * and valgrind's leak check at the child's exit counts it.  This
          * round runs in make test, make asan and make tsan. */
         printf("ok %d - # SKIP under valgrind: a child inherits other threads' half-done allocations\n", ++tap_n);
+    } else if (sanitizer != NULL && strcmp(sanitizer, "asan") == 0) {
+        /* gcc 12's AddressSanitizer does not hold its allocator's locks
+         * across fork(): a child forked while another thread was inside
+         * malloc can block forever in its own first malloc (seen in CI:
+         * a child hung in asan_calloc from sq_open, the ASan allocator's
+         * mutex inherited held).  The round runs in make test and make
+         * tsan, whose runtimes are fork-safe. */
+        printf("ok %d - # SKIP under asan: gcc 12's ASan allocator is not fork-safe while other threads allocate\n",
+               ++tap_n);
     } else {
         int rounds = sanitizer ? 10 : 40;
         ok(fork_while_busy(dir, rounds) == 0,
