@@ -46,6 +46,27 @@ describe("quarantine conflicts", function()
     assert.equal("old", s:load(id))
   end)
 
+  it("a remove of a quarantined entry's id answers false and leaves the quarantined copy", function()
+    local id = spool.id.new()
+    assert(s:store(id, "kept"))
+    assert(s:quarantine(id, "why"))
+    assert.is_false(s:remove(id))
+    assert.are.equal(0, s:remove_many({ id }))
+    local q = {}
+    for e in s:quarantined() do q[#q + 1] = e end
+    assert.equal(1, #q)
+    assert.equal("kept", q[1].data)
+  end)
+
+  it("a remove of a restored entry answers true", function()
+    local id = spool.id.new()
+    assert(s:store(id, "back"))
+    assert(s:quarantine(id, "why"))
+    assert(s:restore(id))
+    assert.is_true(s:remove(id))
+    assert.is_false(s:remove(id))
+  end)
+
   it("a conflict does not latch the gate", function()
     local id = spool.id.new()
     assert(s:store(id, "a"))

@@ -21,9 +21,11 @@
  *   `corrupt` answer, never wrong bytes.
  * - One process per database (RocksDB's LOCK file): a second open answers
  *   `busy`, naming the lock.
- * - A cursor holds no iterator between chunks: each chunk seeks past the
- *   last key it returned, so that a cursor left open never keeps the
- *   database from closing.
+ * - A cursor walks one iterator, renewed every second at the key after
+ *   the last one read (an iterator pins the files it started on); a
+ *   cursor left open across close is orphaned before the database goes.
+ * - A remove answers whether there was an entry: from memory when this
+ *   handle stored it (the known table), else by reading it.
  * - Quarantine lives beside the database, in quarantine/ (one file per
  *   entry, named by its id's hex, and <hex>.why with the time and the
  *   reason, as on LocalDisk): KumoMTA opens the database with its default
@@ -64,7 +66,21 @@ typedef struct rk {
     atomic_llong background_writable; /* ... when writes last got through a stall */
     atomic_llong stalled_writes;      /* writes that met a stall and retried */
     struct rk_cursor *cursors;        /* open entry walks (cursors_lock) */
+    /* Ids this handle stored and has not removed since: a table of
+     * KNOWN_SLOTS ids in 4-slot buckets (all-zero bytes: empty), so that
+     * a remove of an entry stored here knows there was one without
+     * reading it back.  Only this handle writes the database (RocksDB's LOCK).
+     * known_epoch counts the writes outside the group commit (quarantine,
+     * restore): a store marks its ids only if none ran during it. */
+    pthread_mutex_t known_lock;
+    unsigned known_epoch;
+    uint8_t (*known)[SPOOL_ID_BYTES];
+    atomic_llong removes_known;  /* removes answered from the table */
 } rk;
+
+#define KNOWN_BITS 14 /* buckets */
+#define KNOWN_WAYS 4  /* slots per bucket */
+#define KNOWN_SLOTS ((1 << KNOWN_BITS) * KNOWN_WAYS) /* 16 bytes each: 1 MiB */
 
 /* ------------------------------------------------------------- errors */
 
@@ -199,6 +215,8 @@ static void rk_free(rk *s)
         rocksdb_readoptions_destroy(s->ro_probe);
     if (s->qfd >= 0)
         close(s->qfd);
+    pthread_mutex_destroy(&s->known_lock);
+    free(s->known);
     free(s->dir);
     free(s);
 }
@@ -321,10 +339,15 @@ static int check_format(const char *dir, spool_error *err)
 static int rk_open(const spool_params *p, const void *tuning, void **state, spool_error *err)
 {
     rk *s = calloc(1, sizeof *s);
-    if (s == NULL || (s->dir = strdup(p->path)) == NULL) {
+    if (s == NULL || (s->dir = strdup(p->path)) == NULL ||
+        (s->known = calloc(KNOWN_SLOTS, sizeof *s->known)) == NULL) {
+        if (s != NULL)
+            free(s->dir);
         free(s);
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     }
+    pthread_mutex_init(&s->known_lock, NULL);
+    atomic_init(&s->removes_known, 0);
     s->qfd = -1;
     atomic_init(&s->background_seen, 0);
     atomic_init(&s->background_writable, 0);
@@ -450,6 +473,91 @@ static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_de
     }
 }
 
+/* A hash of an id's 16 bytes. */
+static uint64_t id_hash(const uint8_t *id)
+{
+    uint64_t a, b;
+    memcpy(&a, id, 8);
+    memcpy(&b, id + 8, 8);
+    return (a ^ (b * 0x9E3779B97F4A7C15ULL)) * 0x9E3779B97F4A7C15ULL;
+}
+
+/* The bucket of id in the known table (KNOWN_WAYS slots); NULL for the
+ * all-zero id, which would read as an empty slot. */
+static uint8_t (*known_bucket(rk *s, const uint8_t *id))[SPOOL_ID_BYTES]
+{
+    static const uint8_t zero[SPOOL_ID_BYTES];
+    if (memcmp(id, zero, SPOOL_ID_BYTES) == 0)
+        return NULL;
+    return s->known + (id_hash(id) >> (64 - KNOWN_BITS)) * KNOWN_WAYS;
+}
+
+/* The slot holding id in its bucket, or -1.  Lock held. */
+static int known_find(uint8_t (*bucket)[SPOOL_ID_BYTES], const uint8_t *id)
+{
+    for (int w = 0; w < KNOWN_WAYS; w++)
+        if (memcmp(bucket[w], id, SPOOL_ID_BYTES) == 0)
+            return w;
+    return -1;
+}
+
+/* Whether id is in the known table, taking it out: 1 or 0. */
+static int known_take(rk *s, const uint8_t *id)
+{
+    uint8_t (*bucket)[SPOOL_ID_BYTES] = known_bucket(s, id);
+    if (bucket == NULL)
+        return 0;
+    pthread_mutex_lock(&s->known_lock);
+    int w = known_find(bucket, id);
+    if (w >= 0)
+        memset(bucket[w], 0, SPOOL_ID_BYTES);
+    pthread_mutex_unlock(&s->known_lock);
+    return w >= 0;
+}
+
+static unsigned known_epoch(rk *s)
+{
+    pthread_mutex_lock(&s->known_lock);
+    unsigned e = s->known_epoch;
+    pthread_mutex_unlock(&s->known_lock);
+    return e;
+}
+
+/* Marks the ids of a committed store, unless a write outside the group
+ * commit ran since epoch (it may have removed one of them after the
+ * store wrote it).  A full bucket gives up the slot after the hash's
+ * choice: the id it held is then answered by a read. */
+static void known_put(rk *s, const spool_write_req *r, unsigned epoch)
+{
+    static const uint8_t zero[SPOOL_ID_BYTES];
+    pthread_mutex_lock(&s->known_lock);
+    if (s->known_epoch == epoch)
+        for (size_t i = 0; i < r->n; i++) {
+            const uint8_t *id = r->items[i].id.b;
+            uint8_t (*bucket)[SPOOL_ID_BYTES] = known_bucket(s, id);
+            if (bucket == NULL || known_find(bucket, id) >= 0)
+                continue;
+            int w = known_find(bucket, zero);
+            if (w < 0)
+                w = (int)(s->known_epoch + r->n + i) % KNOWN_WAYS;
+            memcpy(bucket[w], id, SPOOL_ID_BYTES);
+        }
+    pthread_mutex_unlock(&s->known_lock);
+}
+
+/* Forgets id around a write outside the group commit (the epoch moves
+ * before and after it, so that no store that overlaps it marks ids). */
+static void known_forget(rk *s, const spool_id *id)
+{
+    uint8_t (*bucket)[SPOOL_ID_BYTES] = known_bucket(s, id->b);
+    pthread_mutex_lock(&s->known_lock);
+    s->known_epoch++;
+    int w = bucket != NULL ? known_find(bucket, id->b) : -1;
+    if (w >= 0)
+        memset(bucket[w], 0, SPOOL_ID_BYTES);
+    pthread_mutex_unlock(&s->known_lock);
+}
+
 /* Whether an entry of id is there, for remove's answer: 1 or 0.  Memory
  * first (key_may_exist: the memtables and the block cache, no I/O),
  * which answers for a recent entry and for a key known absent; then a
@@ -479,27 +587,80 @@ static int was_there(rk *s, const spool_id *id)
     return found;
 }
 
+/* The ids of one remove request already seen: open addressing over
+ * their indices (0: empty, else index + 1).  A request's deletes are not
+ * in the database until its batch is written, so a repeated id must be
+ * caught here to be counted once (as SQLite's and LocalDisk's second
+ * delete find nothing). */
+typedef struct seen_ids {
+    const spool_id *ids;
+    uint32_t *slot;
+    size_t mask;
+} seen_ids;
+
+/* Whether ids[i] occurred earlier in the request, recording it.  Without
+ * a table (allocation failed), compares with every earlier id. */
+static int seen_before(seen_ids *t, size_t i)
+{
+    const uint8_t *id = t->ids[i].b;
+    if (t->slot == NULL) {
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(t->ids[j].b, id, SPOOL_ID_BYTES) == 0)
+                return 1;
+        return 0;
+    }
+    for (size_t h = id_hash(id) & t->mask;; h = (h + 1) & t->mask) {
+        if (t->slot[h] == 0) {
+            t->slot[h] = (uint32_t)i + 1;
+            return 0;
+        }
+        if (memcmp(t->ids[t->slot[h] - 1].b, id, SPOOL_ID_BYTES) == 0)
+            return 1;
+    }
+}
+
 /* One request as one WriteBatch, written without a sync (the batch's
  * sync comes after).  Returns 0 or -1 with r->err. */
 static int apply_one(rk *s, spool_write_req *r)
 {
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     int rc = 0;
+    unsigned epoch = known_epoch(s);
+    seen_ids seen = {r->ids, NULL, 0};
+    if (r->op == SPOOL_WRITE_REMOVE && r->n > 1 && r->n < UINT32_MAX / 4) {
+        size_t size = 4;
+        while (size < 2 * r->n)
+            size *= 2;
+        seen.slot = calloc(size, sizeof *seen.slot);
+        seen.mask = size - 1;
+    }
     r->removed = 0;
     for (size_t i = 0; i < r->n; i++) {
         if (r->op == SPOOL_WRITE_STORE) {
             rocksdb_writebatch_put(wb, (const char *)r->items[i].id.b, SPOOL_ID_BYTES,
                                    r->items[i].len ? r->items[i].data : "", r->items[i].len);
-        } else if (was_there(s, &r->ids[i])) { /* remove answers whether there was an entry */
+            continue;
+        }
+        /* remove answers whether there was an entry; a failed write below
+         * leaves a taken id out of the table, which only costs a read */
+        if (r->n > 1 && seen_before(&seen, i))
+            continue;
+        int known = known_take(s, r->ids[i].b);
+        if (known)
+            atomic_fetch_add_explicit(&s->removes_known, 1, memory_order_relaxed);
+        if (known || was_there(s, &r->ids[i])) {
             rocksdb_writebatch_delete(wb, (const char *)r->ids[i].b, SPOOL_ID_BYTES);
             r->removed++;
         }
     }
+    free(seen.slot);
     if (rocksdb_writebatch_count(wb) > 0)
         rc = write_batch(s, wb, 0, r->dl, &r->err);
     rocksdb_writebatch_destroy(wb);
     if (rc != 0)
         r->removed = 0;
+    else if (r->op == SPOOL_WRITE_STORE)
+        known_put(s, r, epoch);
     return rc;
 }
 
@@ -894,7 +1055,9 @@ static int write_one(rk *s, const spool_id *id, const void *data, size_t len, in
         rocksdb_writebatch_put(wb, (const char *)id->b, SPOOL_ID_BYTES, len ? data : "", len);
     else
         rocksdb_writebatch_delete(wb, (const char *)id->b, SPOOL_ID_BYTES);
+    known_forget(s, id);
     int rc = write_batch(s, wb, 1, dl, err);
+    known_forget(s, id);
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
@@ -1177,6 +1340,7 @@ static int rk_stats(void *st, spool_stats *out, spool_error *err)
     spool_metrics_set(&out->backend, "memtable_bytes", (double)property(s, "rocksdb.cur-size-all-mem-tables"));
     spool_metrics_set(&out->backend, "background_errors", (double)property(s, "rocksdb.background-errors"));
     spool_metrics_set(&out->backend, "stalled_writes", (double)atomic_load(&s->stalled_writes));
+    spool_metrics_set(&out->backend, "removes_known", (double)atomic_load(&s->removes_known));
     return 0;
 }
 

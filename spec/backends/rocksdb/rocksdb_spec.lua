@@ -114,6 +114,24 @@ describe("the RocksDB backend", function()
     assert.are.equal("not_found", err.kind)
   end)
 
+  rocks_it("answers the remove of an entry this handle stored from memory, and of others by reading", function()
+    s = assert(spool.open { path = dir, kind = "RocksDB" })
+    local before = spool.id.new()
+    assert.is_true(s:store(before, "stored before a reopen"))
+    s:shutdown()
+    s = assert(spool.open { path = dir })
+    local ids = {}
+    for i = 1, 50 do
+      ids[i] = spool.id.new()
+      assert.is_true(s:store(ids[i], "x"))
+    end
+    for i = 1, 50 do assert.is_true(s:remove(ids[i])) end
+    assert.are.equal(50, s:stats().backend.removes_known)
+    assert.is_true(s:remove(before)) -- not stored by this handle: read
+    assert.is_false(s:remove(ids[1]))
+    assert.are.equal(50, s:stats().backend.removes_known)
+  end)
+
   rocks_it("refuses a second process with a clear error naming the LOCK, without hanging", function()
     s = assert(spool.open { path = dir, kind = "RocksDB" })
     local ok, out, timed_out = helper.run_lua(([[
