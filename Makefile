@@ -97,7 +97,7 @@ $(LIBSPOOL): $(LIB_OBJS)
 	$(AR) rcs $@ $(LIB_OBJS)
 
 # C test programs, linked against the core (no Lua).
-CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs
+CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs checksum
 # Helper programs the specs run (not TAP tests).
 CHELPERS = $(if $(filter rocksdb,$(BACKENDS)),rocks_kumo_write)
 $(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)

@@ -12,6 +12,8 @@
 #   BENCH_DIR      where the scratch directory goes (default: $BUILD)
 #   BENCH_ENGINES  subset of engines, e.g. "raw-sqlite spool-c"
 #   BENCH_SIZES    subset of sizes, e.g. "4096"
+#   BENCH_ROUNDS   rounds of each section, engines in alternating order
+#                  (default 3; the report shows each row's median)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,7 @@ lua=${LUA:-luajit}
 bin=${BENCH_BIN:-$build/bench/spool-bench}
 base=${BENCH_DIR:-$build}
 engines=${BENCH_ENGINES:-raw-sqlite spool-c spool-c-mmap spool-lua rocksdb spool-rocksdb localdisk spool-localdisk}
+rounds=${BENCH_ROUNDS:-3}
 
 # size:N:NDUR -- N operations per workload, NDUR per durable workload.
 case $profile in
@@ -63,6 +66,7 @@ machine() {
   rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   changed=$(git status --porcelain csrc 2>/dev/null | wc -l)
   echo "spool:    git $rev, $changed uncommitted change(s) under csrc/"
+  echo "rounds:   $rounds per section, engines in alternating order (figures: the median round)"
   echo "scratch:  $work (removed after the run)"
 }
 
@@ -102,14 +106,21 @@ for p in $plan; do
   # The durable section of every engine back to back, right after a
   # probe of the disk's sync rate: the rate drifts over minutes, so
   # durable figures are only comparable when taken close together.
-  note "$size-byte payloads, durable section (N=$ndur), all engines"
-  "$bin" disk-sync "disk@durable-$size" "$work/disk" "$nsync_probe" >> "$tsv"
-  for engine in $engines; do
-    run_engine durable "$engine" "$size" "$n" "$ndur"
-  done
-  note "$size-byte payloads, main section (N=$n), all engines"
-  for engine in $engines; do
-    run_engine main "$engine" "$size" "$n" "$ndur"
+  # Each section runs $rounds times, the engines in the opposite order
+  # each round, so that no engine always runs first (a fresh page cache,
+  # a quiet disk) or last; the report takes each row's median.
+  for section in durable main; do
+    count=$n
+    [ $section = durable ] && count=$ndur
+    note "$size-byte payloads, $section section (N=$count), all engines, $rounds round(s)"
+    [ $section = durable ] && "$bin" disk-sync "disk@durable-$size" "$work/disk" "$nsync_probe" >> "$tsv"
+    order=$engines
+    for _ in $(seq "$rounds"); do
+      for engine in $order; do
+        run_engine $section "$engine" "$size" "$n" "$ndur"
+      done
+      order=$(echo $order | tr ' ' '\n' | tac | tr '\n' ' ')
+    done
   done
 done
 
@@ -122,6 +133,9 @@ note "enumerate RSS: C API, then Lua"
 "$bin" enum-rss "$work/enum" >> "$tsv"
 "$lua" bench/spool_bench.lua enum-rss "$work/enum" >> "$tsv"
 rm -rf "$work/enum"
+
+note "CRC-32C: one stream against three, in memory"
+"$bin" checksum >> "$tsv"
 
 note "disk limits (end)"
 "$bin" disk disk@end "$work/disk" "$nsync" "$seq_mb" >> "$tsv"
