@@ -121,7 +121,7 @@ struct bench_engine {
     const char *(*error)(void *th);
 };
 
-extern const bench_engine bench_raw_sqlite, bench_spool_c, bench_spool_c_mmap, bench_localdisk, bench_spool_localdisk,
+extern const bench_engine bench_raw_sqlite, bench_spool_c, bench_spool_c_nowait, bench_spool_c_mmap, bench_localdisk, bench_spool_localdisk,
     bench_spool_rocksdb;
 #ifdef HAVE_ROCKSDB
 extern const bench_engine bench_rocksdb;

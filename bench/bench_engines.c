@@ -270,7 +270,7 @@ typedef struct sp_thread {
     spool_error err;
 } sp_thread;
 
-static spool *sp_open_kind(const char *dir, const char *kind, int durable, int64_t mmap_size)
+static spool *sp_open_kind(const char *dir, const char *kind, int durable, int64_t mmap_size, double commit_wait)
 {
     spool_params p;
     spool_error err;
@@ -279,6 +279,8 @@ static spool *sp_open_kind(const char *dir, const char *kind, int durable, int64
     p.path = dir;
     p.kind = kind;
     p.flush = durable;
+    if (commit_wait >= 0)
+        p.commit_wait = commit_wait;
     spool_params_tune_number(&p, "sqlite", "mmap_size", (double)mmap_size, NULL);
     if (spool_open(&p, &s, &err) != 0)
         bench_die("spool-c: open %s: %s", dir, err.message);
@@ -287,7 +289,7 @@ static spool *sp_open_kind(const char *dir, const char *kind, int durable, int64
 
 static spool *sp_open_with(const char *dir, int durable, int64_t mmap_size)
 {
-    return sp_open_kind(dir, "SQLite", durable, mmap_size);
+    return sp_open_kind(dir, "SQLite", durable, mmap_size, -1);
 }
 
 static void *sp_open(const char *dir, int durable, int threads)
@@ -296,12 +298,20 @@ static void *sp_open(const char *dir, int durable, int threads)
     return sp_open_with(dir, durable, 0);
 }
 
+/* The spool with commit_wait = 0: its group commit as it was before the
+ * leader's wait for concurrent writers, beside spool-c in the same run. */
+static void *sp_open_nowait(const char *dir, int durable, int threads)
+{
+    (void)threads;
+    return sp_open_kind(dir, "SQLite", durable, 0, 0);
+}
+
 /* The spool's LocalDisk backend through the same API: beside the
  * hand-written `localdisk` loop, the cost of the spool's layer. */
 static void *sp_open_localdisk(const char *dir, int durable, int threads)
 {
     (void)threads;
-    return sp_open_kind(dir, "LocalDisk", durable, 0);
+    return sp_open_kind(dir, "LocalDisk", durable, 0, -1);
 }
 
 /* The spool's RocksDB backend: beside the raw `rocksdb` loop, the cost of
@@ -309,7 +319,7 @@ static void *sp_open_localdisk(const char *dir, int durable, int threads)
 static void *sp_open_rocksdb(const char *dir, int durable, int threads)
 {
     (void)threads;
-    return sp_open_kind(dir, "RocksDB", durable, 0);
+    return sp_open_kind(dir, "RocksDB", durable, 0, -1);
 }
 
 /* The same with sqlite.mmap_size = 1 GiB: reads come from the mapped
@@ -412,61 +422,27 @@ static const char *sp_error(void *t)
     return ((sp_thread *)t)->err.message;
 }
 
-const bench_engine bench_spool_c = {
-    .name = "spool-c",
-    .open = sp_open,
-    .close = sp_close,
-    .thread_open = sp_thread_open,
-    .thread_close = sp_thread_close,
-    .store = sp_store,
-    .load = sp_load,
-    .remove = sp_remove,
-    .enumerate = sp_enumerate,
-    .compact = sp_compact,
-    .error = sp_error,
-};
+/* The spool's engines differ only in how they open it. */
+#define SPOOL_ENGINE(var, engine_name, open_fn)                                                   \
+    const bench_engine var = {                                                                \
+        .name = engine_name,                                                                  \
+        .open = open_fn,                                                                      \
+        .close = sp_close,                                                                    \
+        .thread_open = sp_thread_open,                                                        \
+        .thread_close = sp_thread_close,                                                      \
+        .store = sp_store,                                                                    \
+        .load = sp_load,                                                                      \
+        .remove = sp_remove,                                                                  \
+        .enumerate = sp_enumerate,                                                            \
+        .compact = sp_compact,                                                                \
+        .error = sp_error,                                                                    \
+    }
 
-const bench_engine bench_spool_localdisk = {
-    .name = "spool-localdisk",
-    .open = sp_open_localdisk,
-    .close = sp_close,
-    .thread_open = sp_thread_open,
-    .thread_close = sp_thread_close,
-    .store = sp_store,
-    .load = sp_load,
-    .remove = sp_remove,
-    .enumerate = sp_enumerate,
-    .compact = sp_compact,
-    .error = sp_error,
-};
-
-const bench_engine bench_spool_rocksdb = {
-    .name = "spool-rocksdb",
-    .open = sp_open_rocksdb,
-    .close = sp_close,
-    .thread_open = sp_thread_open,
-    .thread_close = sp_thread_close,
-    .store = sp_store,
-    .load = sp_load,
-    .remove = sp_remove,
-    .enumerate = sp_enumerate,
-    .compact = sp_compact,
-    .error = sp_error,
-};
-
-const bench_engine bench_spool_c_mmap = {
-    .name = "spool-c-mmap",
-    .open = sp_open_mmap,
-    .close = sp_close,
-    .thread_open = sp_thread_open,
-    .thread_close = sp_thread_close,
-    .store = sp_store,
-    .load = sp_load,
-    .remove = sp_remove,
-    .enumerate = sp_enumerate,
-    .compact = sp_compact,
-    .error = sp_error,
-};
+SPOOL_ENGINE(bench_spool_c, "spool-c", sp_open);
+SPOOL_ENGINE(bench_spool_c_nowait, "spool-c-nowait", sp_open_nowait);
+SPOOL_ENGINE(bench_spool_localdisk, "spool-localdisk", sp_open_localdisk);
+SPOOL_ENGINE(bench_spool_rocksdb, "spool-rocksdb", sp_open_rocksdb);
+SPOOL_ENGINE(bench_spool_c_mmap, "spool-c-mmap", sp_open_mmap);
 
 /* ============================================================ LocalDisk */
 

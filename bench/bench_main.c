@@ -228,6 +228,8 @@ static const bench_engine *engine_named(const char *name)
         return &bench_spool_c;
     if (strcmp(name, "spool-c-mmap") == 0)
         return &bench_spool_c_mmap;
+    if (strcmp(name, "spool-c-nowait") == 0)
+        return &bench_spool_c_nowait;
     if (strcmp(name, "localdisk") == 0)
         return &bench_localdisk;
     if (strcmp(name, "spool-localdisk") == 0)

@@ -138,7 +138,7 @@ end
 
 -- ------------------------------------------------------------- tables
 
-local ENGINES = { "raw-sqlite", "spool-c", "spool-c-mmap", "spool-lua", "rocksdb", "spool-rocksdb", "localdisk",
+local ENGINES = { "raw-sqlite", "spool-c", "spool-c-nowait", "spool-c-mmap", "spool-lua", "rocksdb", "spool-rocksdb", "localdisk",
     "spool-localdisk" }
 local SIZES = {}
 do
@@ -164,7 +164,7 @@ print("with its growth over the phase's start in brackets; wr/op: bytes the proc
 print("per operation (/proc/self/io write_bytes, KiB); x raw / x rocks: ops/s against raw-sqlite /")
 print("rocksdb in the same row group.  Payloads are random (incompressible); ids are SpoolIds, keys")
 print("their time-ordered 16 bytes.  spool-c-mmap = the spool with sqlite.mmap_size = 1 GiB (mapped")
-print("file pages count in its RSS).  spool-lua with 8 writers = 8 interpreter processes on one spool, each")
+print("file pages count in its RSS); spool-c-nowait = the spool with commit_wait = 0 (no leader wait).  spool-lua with 8 writers = 8 interpreter processes on one spool, each")
 print("with its own handle (RSS: the largest process); spool-c with 8 writers = 8 threads, one handle.")
 print("Each workload ran in BENCH_ROUNDS rounds (bench/run.sh), the engines in the opposite order each round;")
 print("every figure is the median round's.")

@@ -1217,8 +1217,9 @@ static int ld_probe(const char *path)
 }
 
 const spool_backend spool_localdisk_backend = {
-    .version = 3,
+    .version = 4,
     .enumerate_order = SPOOL_ORDER_ID_BYTES,
+    .batch_commit = 0, /* each request its own write; only a sync is shared */
     .kind = "LocalDisk",
     .probe = ld_probe,
     .open = ld_open,

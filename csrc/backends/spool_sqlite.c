@@ -1912,8 +1912,9 @@ static const spool_option sq_options[] = {
 };
 
 const spool_backend spool_sqlite_backend = {
-    .version = 3,
+    .version = 4,
     .enumerate_order = SPOOL_ORDER_CREATED,
+    .batch_commit = 1, /* one transaction per batch */
     .probe = sq_probe,
     .options_key = "sqlite",
     .options = sq_options,

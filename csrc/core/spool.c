@@ -83,6 +83,7 @@ void spool_params_init(spool_params *p)
     p->error_unlatch_duration = 300;
     p->allow_error_unlatch = 1;
     p->reserve_bytes = 8 << 20;
+    p->commit_wait = 0.0002;
 }
 
 /* The disk-full reserve: a preallocated file in the spool directory.
@@ -332,6 +333,12 @@ static spool_apply_fn backend_apply(const spool_backend *b)
     return b->version >= 2 ? b->apply_batch : NULL;
 }
 
+/* Whether the driver commits a batch as one unit (version 4). */
+static int backend_batch_commit(const spool_backend *b)
+{
+    return b->version >= 4 && b->batch_commit;
+}
+
 int spool_backend_order(const spool_backend *b)
 {
     return b->version >= 3 ? b->enumerate_order : SPOOL_ORDER_UNKNOWN;
@@ -491,7 +498,7 @@ int spool_open(const spool_params *params, spool **out, spool_error *err)
     s->params.kind = be->kind;
     s->be = be;
     s->apply = backend_apply(be);
-    if (s->apply != NULL && spool_group_init(&s->group) != 0) {
+    if (s->apply != NULL && spool_group_init(&s->group, s->params.commit_wait, backend_batch_commit(be)) != 0) {
         free(s->path);
         free(s);
         free(tuning);

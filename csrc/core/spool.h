@@ -66,6 +66,9 @@ typedef struct spool_params {
     unsigned limit_concurrent_stores; /* 0 = unlimited */
     unsigned limit_concurrent_loads;
     unsigned limit_concurrent_removes;
+    double commit_wait;               /* seconds: the longest a group-commit leader waits for
+                                       * concurrent writers to join its batch; default
+                                       * 0.0002, 0 = never (spool_group.h) */
     /* Backend tuning, set with spool_params_tune_*: the rows whose key is
      * the opened backend's options key apply, the others are ignored (a
      * `sqlite` table does not hinder opening a LocalDisk directory); a

@@ -36,7 +36,7 @@
  * 0 or -1 with err set: a kind from spool_error.h, and the backend's own
  * code and its name (err->code, err->code_name: SQLite's extended result
  * code, an errno, a RocksDB status), which the core passes on unread. */
-#define SPOOL_BACKEND_VERSION 3
+#define SPOOL_BACKEND_VERSION 4
 
 /* One tuning option of a backend, declared once: the Lua binding reads
  * the value into the backend's parameters by `offset`, the Lua layer
@@ -131,6 +131,13 @@ typedef struct spool_backend {
      * stores, cleanup and health, and the gate latches when every poll
      * for error_latch_duration reports trouble (spool_gate.h). */
     int (*background)(void *st, spool_error *err);
+    /* Version 4.  1 when apply_batch commits the whole batch as one unit
+     * (SQLite: one transaction), so that a request costs less in a larger
+     * batch even when none asks for durability: a group-commit leader
+     * then waits briefly for concurrent writers to join (spool_group.h).
+     * 0, and a table older than version 4: it waits only for batches
+     * with a durable request, whose sync the batch shares. */
+    int batch_commit;
 } spool_backend;
 
 /* The orders a backend's enumerate can promise. */

@@ -9,20 +9,35 @@
 
 enum { REQ_QUEUED, REQ_TAKEN, REQ_DONE };
 
-int spool_group_init(spool_group *g)
+int spool_group_init(spool_group *g, double wait_max, int batch_all)
 {
     g->head = g->tail = NULL;
     g->leader_active = 0;
+    g->wait_max = wait_max > 0 ? wait_max : 0;
+    g->batch_all = batch_all;
+    g->queued = 0;
+    g->inflight = 0;
+    g->writers = 1;
+    g->commit_s = 0;
+    g->want = 0;
+    g->gathers = g->joins = 0;
     if (pthread_mutex_init(&g->lock, NULL) != 0)
         return -1;
     pthread_condattr_t ca;
     int rc = pthread_condattr_init(&ca);
+    int made = 0;
     if (rc == 0) {
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         rc = pthread_cond_init(&g->cond, &ca);
+        if (rc == 0) {
+            made = 1;
+            rc = pthread_cond_init(&g->joined, &ca);
+        }
         pthread_condattr_destroy(&ca);
     }
     if (rc != 0) {
+        if (made)
+            pthread_cond_destroy(&g->cond);
         pthread_mutex_destroy(&g->lock);
         return -1;
     }
@@ -31,8 +46,63 @@ int spool_group_init(spool_group *g)
 
 void spool_group_destroy(spool_group *g)
 {
+    pthread_cond_destroy(&g->joined);
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->lock);
+}
+
+static struct timespec abs_time(double at)
+{
+    struct timespec ts;
+    double whole = floor(at);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((at - whole) * 1e9);
+    if (ts.tv_nsec > 999999999)
+        ts.tv_nsec = 999999999;
+    return ts;
+}
+
+/* Before the leader takes its batch: waits, at most the bound in
+ * spool_group.h, for the recently concurrent writers to queue.  A wait
+ * that ends with fewer lowers the estimate to what came (by one at most
+ * per wait: a writer between two requests is not gone).  Lock held;
+ * released while waiting. */
+static void gather(spool_group *g)
+{
+    size_t want = (size_t)(g->writers + 0.5);
+    if (want > SPOOL_GROUP_MAX)
+        want = SPOOL_GROUP_MAX;
+    if (g->wait_max <= 0 || want <= 1 || g->queued >= want)
+        return;
+    double until_dl = 0;
+    int durable = 0;
+    for (spool_write_req *q = g->head; q != NULL; q = q->next) {
+        durable |= q->durable;
+        if (until_dl == 0 || q->dl->at < until_dl)
+            until_dl = q->dl->at;
+    }
+    if (!g->batch_all && !durable)
+        return;
+    double wait = g->commit_s > 0 && g->commit_s / 2 < g->wait_max ? g->commit_s / 2 : g->wait_max;
+    double until = spool_monotonic() + wait;
+    if (until > until_dl)
+        until = until_dl;
+    size_t before = g->queued;
+    g->want = want;
+    g->gathers++;
+    struct timespec ts = abs_time(until);
+    while (g->queued < want && g->head != NULL && spool_monotonic() < until)
+        if (pthread_cond_timedwait(&g->joined, &g->lock, &ts) == ETIMEDOUT)
+            break;
+    g->want = 0;
+    if (g->queued > before)
+        g->joins++;
+    if (g->queued < want) {
+        double lower = g->writers - 1;
+        g->writers = lower > (double)g->queued ? lower : (double)g->queued;
+        if (g->writers < 1)
+            g->writers = 1;
+    }
 }
 
 /* The data a request brings to a batch, roughly. */
@@ -97,6 +167,7 @@ static void unlink_req(spool_group *g, spool_write_req *r)
     *p = r->next;
     if (g->tail == r)
         g->tail = prev;
+    g->queued--;
 }
 
 int spool_group_submit(spool_group *g, spool_write_req *r, spool_apply_fn apply, void *st, spool_error *err)
@@ -112,12 +183,18 @@ int spool_group_submit(spool_group *g, spool_write_req *r, spool_apply_fn apply,
     else
         g->head = r;
     g->tail = r;
+    g->queued++;
+    if (++g->inflight > g->writers)
+        g->writers = g->inflight;
+    if (g->want != 0 && g->queued >= g->want)
+        pthread_cond_signal(&g->joined);
     while (r->state != REQ_DONE) {
         if (!g->leader_active) {
             spool_write_req *batch[SPOOL_GROUP_MAX];
             size_t n = 0, bytes = 0;
             int durable = 0;
             g->leader_active = 1;
+            gather(g); /* r stays queued: only its own caller unlinks it */
             while (g->head != NULL && n < SPOOL_GROUP_MAX && (n == 0 || bytes < SPOOL_GROUP_BYTES)) {
                 spool_write_req *q = g->head;
                 g->head = q->next;
@@ -126,11 +203,15 @@ int spool_group_submit(spool_group *g, spool_write_req *r, spool_apply_fn apply,
                 bytes += req_bytes(q);
                 durable |= q->durable;
             }
+            g->queued -= n;
             if (g->head == NULL)
                 g->tail = NULL;
             pthread_mutex_unlock(&g->lock);
+            double t0 = spool_monotonic();
             apply(st, batch, n, durable);
+            double took = spool_monotonic() - t0;
             pthread_mutex_lock(&g->lock);
+            g->commit_s = g->commit_s > 0 ? 0.8 * g->commit_s + 0.2 * took : took;
             for (size_t i = 0; i < n; i++)
                 batch[i]->state = REQ_DONE;
             g->leader_active = 0;
@@ -138,10 +219,7 @@ int spool_group_submit(spool_group *g, spool_write_req *r, spool_apply_fn apply,
             continue;
         }
         if (r->state == REQ_QUEUED) {
-            struct timespec ts;
-            double whole = floor(r->dl->at);
-            ts.tv_sec = (time_t)whole;
-            ts.tv_nsec = (long)((r->dl->at - whole) * 1e9);
+            struct timespec ts = abs_time(r->dl->at);
             if (pthread_cond_timedwait(&g->cond, &g->lock, &ts) == ETIMEDOUT && r->state == REQ_QUEUED) {
                 /* Still queued at its deadline: leave the queue. */
                 unlink_req(g, r);
@@ -153,6 +231,7 @@ int spool_group_submit(spool_group *g, spool_write_req *r, spool_apply_fn apply,
             pthread_cond_wait(&g->cond, &g->lock); /* taken: the backend decides */
         }
     }
+    g->inflight--;
     pthread_mutex_unlock(&g->lock);
     if (r->rc != 0 && err != NULL)
         *err = r->err;

@@ -7,7 +7,14 @@
  * SPOOL_GROUP_MAX of them and about SPOOL_GROUP_BYTES of data), hands
  * them to the backend's apply_batch in one call, and wakes the others
  * with their own results.  Requests that queue up meanwhile form the next
- * batch.  A request still queued when its deadline passes leaves the
+ * batch.  When fewer requests are queued than callers were recently
+ * writing at once, and a batch would share its commit (or its sync), the
+ * leader first waits a little for the others to join: with more writers
+ * than cores, the ones just answered are still on their way back, and a
+ * leader that commits at once commits alone.  The wait is bounded by
+ * wait_max, half a batch's recent commit time and the earliest deadline
+ * queued; it ends as soon as the others have queued, and it never
+ * happens for a single writer.  A request still queued when its deadline passes leaves the
  * queue with its deadline's error; once taken it waits for the backend's
  * answer, so that no caller hears "failed" about data that was
  * committed, nor "stored" before it was.  Internal to the core and its
@@ -54,13 +61,27 @@ typedef void (*spool_apply_fn)(void *st, spool_write_req **reqs, size_t n, int d
 
 typedef struct spool_group {
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
+    pthread_cond_t cond;   /* on CLOCK_MONOTONIC */
+    pthread_cond_t joined; /* a gathering leader's: enough requests queued */
     spool_write_req *head, *tail;
     int leader_active;
+    /* The leader's wait for concurrent writers (spool_group_init). */
+    double wait_max;     /* seconds; 0: never waits */
+    int batch_all;       /* the backend commits a batch as one: worth waiting for any request */
+    size_t queued;       /* requests on the queue */
+    unsigned inflight;   /* callers inside spool_group_submit */
+    double writers;      /* recently concurrent callers: their peak, lowered by waits nobody joined */
+    double commit_s;     /* a batch's apply, moving average */
+    size_t want;         /* while a leader gathers: the queue length it waits for, else 0 */
+    unsigned gathers, joins; /* waits begun, and those that got more requests (stats, tests) */
 } spool_group;
 
-/* Initialises g.  Returns 0, or -1 when the system refuses a mutex. */
-int spool_group_init(spool_group *g);
+/* Initialises g.  wait_max: the longest a leader waits for concurrent
+ * writers to join its batch (seconds; 0: never); batch_all: the backend
+ * commits a batch as one unit, so that any request is cheaper in it
+ * (else only durable ones are, sharing a sync).  Returns 0, or -1 when
+ * the system refuses a mutex. */
+int spool_group_init(spool_group *g, double wait_max, int batch_all);
 void spool_group_destroy(spool_group *g);
 
 /* Queues r and returns when it is answered, as the leader of a batch

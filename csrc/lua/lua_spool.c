@@ -101,6 +101,7 @@ static void read_params(lua_State *L, int idx, spool_params *p)
     p->limit_concurrent_loads = (unsigned)opt_field_number(L, idx, "limit_concurrent_loads", 0);
     p->limit_concurrent_removes = (unsigned)opt_field_number(L, idx, "limit_concurrent_removes", 0);
     p->reserve_bytes = (int64_t)opt_field_number(L, idx, "reserve_bytes", (double)p->reserve_bytes);
+    p->commit_wait = opt_field_number(L, idx, "commit_wait", p->commit_wait);
     /* Each backend's tuning table, read by its option declarations (the
      * Lua layer validated the values against the same rows). */
     const spool_backend *b;

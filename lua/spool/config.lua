@@ -21,6 +21,7 @@ end
 
 -- Units as KumoMTA's policies write them too ("24 hours", "5min", "6h").
 local duration_units = {
+    us = 1e-6, usec = 1e-6, microsecond = 1e-6, microseconds = 1e-6,
     ms = 0.001, msec = 0.001, millisecond = 0.001, milliseconds = 0.001,
     s = 1, sec = 1, secs = 1, second = 1, seconds = 1,
     m = 60, min = 60, mins = 60, minute = 60, minutes = 60,
@@ -229,6 +230,10 @@ local function normalize(params, where)
             out.min_free_inodes_percent, out.min_free_inodes_count = threshold(where, key, v)
         elseif key == "reserve_bytes" then
             out.reserve_bytes = byte_size(where, key, v)
+        elseif key == "commit_wait" then
+            local secs = duration(where, key, v, true)
+            if secs > 0.1 then bad(where, key, v, "a duration between 0 and 0.1 seconds (\"100ms\")") end
+            out.commit_wait = secs
         elseif tuning[key] then
             out[key] = tuning[key](where, key, v)
         elseif option_tables[key] then
