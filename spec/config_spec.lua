@@ -108,6 +108,9 @@ describe("spool.open parameters", function()
       { "limit_concurrent_stores", -2 },
       { "sqlite", "big" },
       { "rocks_params", "x" },
+      { "commit_wait", -0.001 },
+      { "commit_wait", 0.5 },
+      { "commit_wait", "soon" },
     }
     for _, case in ipairs(wrong_types) do
       local key, value = case[1], case[2]
@@ -296,6 +299,12 @@ describe("spool.open parameters", function()
       assert.are.equal(0.2, p.store_deadline)
       assert.are.equal(1.5, p.error_latch_duration)
       assert.are.equal(300, p.error_unlatch_duration)
+    end)
+
+    it("reads commit_wait in seconds or as \"200us\", 0 allowed", function()
+      assert.is_true(math.abs(config.normalize({ path = "/x", commit_wait = "200us" }).commit_wait - 0.0002) < 1e-12)
+      assert.are.equal(0.05, config.normalize({ path = "/x", commit_wait = "50ms" }).commit_wait)
+      assert.are.equal(0, config.normalize({ path = "/x", commit_wait = 0 }).commit_wait)
     end)
 
     it("reads a percentage string as a percentage", function()
