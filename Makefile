@@ -97,7 +97,7 @@ $(LIBSPOOL): $(LIB_OBJS)
 	$(AR) rcs $@ $(LIB_OBJS)
 
 # C test programs, linked against the core (no Lua).
-CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs checksum group_wait
+CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs checksum group_wait remove_races
 # Helper programs the specs run (not TAP tests).
 CHELPERS = $(if $(filter rocksdb,$(BACKENDS)),rocks_kumo_write)
 $(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
@@ -159,7 +159,7 @@ valgrind:
 TSAN_CC ?= clang
 TSAN_BUILD = build/tsan
 TSAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
-TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit group_wait fork localdisk_threads registry_lua) \
+TSAN_TESTS = $(addprefix $(TSAN_BUILD)/test/,id_threads core_api group_commit group_wait remove_races fork localdisk_threads registry_lua) \
              $(addprefix $(TSAN_BUILD)/rtest/,groupfail concurrency_threads)
 TSAN_CORE_OBJS = $(patsubst csrc/%.c,$(TSAN_BUILD)/obj/%.o,$(LIB_SRC)) $(TSAN_BUILD)/obj/tsan_clocklock.o
 $(TSAN_BUILD)/obj/%.o: csrc/%.c $(HEADERS)

@@ -8,11 +8,13 @@
  * - Writes are WriteBatches with no_slowdown: a write that RocksDB would
  *   stall answers at once, and the write is retried with a backoff from
  *   0.5 ms doubling to 50 ms until it is accepted or the effective
- *   deadline passes (KumoMTA's loop).  They come through the core's
- *   group commit: a batch is one WriteBatch per request (each all or
- *   nothing), and the durable requests of a batch share one synced write
- *   of an empty batch after them (a WAL sync covers every write before
- *   it).
+ *   deadline passes (KumoMTA's loop).  Each store or remove is one
+ *   WriteBatch (all of it or none of it written), written by its caller:
+ *   not through the core's group commit, since RocksDB's own write group
+ *   commits concurrent writers together (one WAL append, one sync for
+ *   the synced ones) and inserts into the memtable in parallel, which a
+ *   leader writing for everyone cannot.  Writes of one id are serialised
+ *   by a stripe lock, so that their answers are exact.
  * - `flush` selects fsync instead of fdatasync (use_fsync), as KumoMTA
  *   maps it, and, unlike KumoMTA, also syncs every write: in this spool
  *   `flush` means "every commit durable against power loss" on every
@@ -50,7 +52,10 @@
 #include "spool_backend.h"
 #include "spool_file.h"
 
-/* Rows and bytes a cursor reads per chunk. */
+#define STRIPE_BITS 12 /* stripe locks (40 bytes each): the top bits of an id's hash */
+#define KNOWN_BITS 14 /* buckets: the top bits of the hash, so a bucket is in one stripe */
+#define KNOWN_WAYS 4  /* slots per bucket */
+#define KNOWN_SLOTS ((1 << KNOWN_BITS) * KNOWN_WAYS) /* 16 bytes each: 1 MiB */
 
 typedef struct rk {
     rocksdb_t *db;
@@ -66,21 +71,21 @@ typedef struct rk {
     atomic_llong background_writable; /* ... when writes last got through a stall */
     atomic_llong stalled_writes;      /* writes that met a stall and retried */
     struct rk_cursor *cursors;        /* open entry walks (cursors_lock) */
+    /* Every write of an id holds the id's stripe lock, from whatever it
+     * reads to answer (is the entry there?) until its WriteBatch is
+     * written: writes of one id are serialised, so that each answers as
+     * if they had run one by one, while writes of other ids go to
+     * RocksDB together (its write group batches them). */
+    pthread_mutex_t stripe[1 << STRIPE_BITS];
     /* Ids this handle stored and has not removed since: a table of
      * KNOWN_SLOTS ids in 4-slot buckets (all-zero bytes: empty), so that
      * a remove of an entry stored here knows there was one without
-     * reading it back.  Only this handle writes the database (RocksDB's LOCK).
-     * known_epoch counts the writes outside the group commit (quarantine,
-     * restore): a store marks its ids only if none ran during it. */
-    pthread_mutex_t known_lock;
-    unsigned known_epoch;
+     * reading it back.  Only this handle writes the database (RocksDB's
+     * LOCK).  A bucket holds ids of one stripe only, and is read and
+     * written under that stripe's lock. */
     uint8_t (*known)[SPOOL_ID_BYTES];
     atomic_llong removes_known;  /* removes answered from the table */
 } rk;
-
-#define KNOWN_BITS 14 /* buckets */
-#define KNOWN_WAYS 4  /* slots per bucket */
-#define KNOWN_SLOTS ((1 << KNOWN_BITS) * KNOWN_WAYS) /* 16 bytes each: 1 MiB */
 
 /* ------------------------------------------------------------- errors */
 
@@ -215,7 +220,8 @@ static void rk_free(rk *s)
         rocksdb_readoptions_destroy(s->ro_probe);
     if (s->qfd >= 0)
         close(s->qfd);
-    pthread_mutex_destroy(&s->known_lock);
+    for (int i = 0; i < 1 << STRIPE_BITS; i++)
+        pthread_mutex_destroy(&s->stripe[i]);
     free(s->known);
     free(s->dir);
     free(s);
@@ -346,7 +352,8 @@ static int rk_open(const spool_params *p, const void *tuning, void **state, spoo
         free(s);
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory opening %s", p->path);
     }
-    pthread_mutex_init(&s->known_lock, NULL);
+    for (int i = 0; i < 1 << STRIPE_BITS; i++)
+        pthread_mutex_init(&s->stripe[i], NULL);
     atomic_init(&s->removes_known, 0);
     s->qfd = -1;
     atomic_init(&s->background_seen, 0);
@@ -434,7 +441,8 @@ static int64_t property(rk *s, const char *name);
  * flush or compaction failed and the writes wait for it for good (7.8.3
  * answers them "Write stall", not the error), so it fails at once as an
  * I/O error, which latches the gate, instead of holding every writer
- * until its deadline.  Returns 0, or -1 with err. */
+ * until its deadline.  Returns 0, or -1 with err, marked ambiguous
+ * unless the batch was never written (a stall, the deadline). */
 static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_deadline *dl, spool_error *err)
 {
     double pause = 0.0005;
@@ -448,8 +456,14 @@ static int write_batch(rk *s, rocksdb_writebatch_t *wb, int sync, const spool_de
             return 0;
         }
         /* no_slowdown answers a would-be stall with Incomplete. */
-        if (strncmp(msg, "Result incomplete:", 18) != 0)
-            return fail(s, msg, "write", err);
+        if (strncmp(msg, "Result incomplete:", 18) != 0) {
+            /* RocksDB may have logged the batch before the error (a
+             * failed sync above all) and would replay it at the next
+             * open: the outcome is not known. */
+            fail(s, msg, "write", err);
+            err->ambiguous = 1;
+            return -1;
+        }
         rocksdb_free(msg);
         int64_t failed = property(s, "rocksdb.background-errors");
         if (failed > atomic_load(&s->background_writable)) {
@@ -492,7 +506,7 @@ static uint8_t (*known_bucket(rk *s, const uint8_t *id))[SPOOL_ID_BYTES]
     return s->known + (id_hash(id) >> (64 - KNOWN_BITS)) * KNOWN_WAYS;
 }
 
-/* The slot holding id in its bucket, or -1.  Lock held. */
+/* The slot holding id in its bucket, or -1. */
 static int known_find(uint8_t (*bucket)[SPOOL_ID_BYTES], const uint8_t *id)
 {
     for (int w = 0; w < KNOWN_WAYS; w++)
@@ -501,61 +515,86 @@ static int known_find(uint8_t (*bucket)[SPOOL_ID_BYTES], const uint8_t *id)
     return -1;
 }
 
-/* Whether id is in the known table, taking it out: 1 or 0. */
+/* Whether id is in the known table, taking it out: 1 or 0.  The id's
+ * stripe lock held. */
 static int known_take(rk *s, const uint8_t *id)
 {
     uint8_t (*bucket)[SPOOL_ID_BYTES] = known_bucket(s, id);
-    if (bucket == NULL)
-        return 0;
-    pthread_mutex_lock(&s->known_lock);
-    int w = known_find(bucket, id);
+    int w = bucket != NULL ? known_find(bucket, id) : -1;
     if (w >= 0)
         memset(bucket[w], 0, SPOOL_ID_BYTES);
-    pthread_mutex_unlock(&s->known_lock);
     return w >= 0;
 }
 
-static unsigned known_epoch(rk *s)
-{
-    pthread_mutex_lock(&s->known_lock);
-    unsigned e = s->known_epoch;
-    pthread_mutex_unlock(&s->known_lock);
-    return e;
-}
-
-/* Marks the ids of a committed store, unless a write outside the group
- * commit ran since epoch (it may have removed one of them after the
- * store wrote it).  A full bucket gives up the slot after the hash's
- * choice: the id it held is then answered by a read. */
-static void known_put(rk *s, const spool_write_req *r, unsigned epoch)
+/* Enters id in the known table.  A full bucket gives up a slot chosen by
+ * the id's hash: the id it held is then answered by a read.  The id's
+ * stripe lock held. */
+static void known_put(rk *s, const uint8_t *id)
 {
     static const uint8_t zero[SPOOL_ID_BYTES];
-    pthread_mutex_lock(&s->known_lock);
-    if (s->known_epoch == epoch)
-        for (size_t i = 0; i < r->n; i++) {
-            const uint8_t *id = r->items[i].id.b;
-            uint8_t (*bucket)[SPOOL_ID_BYTES] = known_bucket(s, id);
-            if (bucket == NULL || known_find(bucket, id) >= 0)
-                continue;
-            int w = known_find(bucket, zero);
-            if (w < 0)
-                w = (int)(s->known_epoch + r->n + i) % KNOWN_WAYS;
-            memcpy(bucket[w], id, SPOOL_ID_BYTES);
-        }
-    pthread_mutex_unlock(&s->known_lock);
+    uint8_t (*bucket)[SPOOL_ID_BYTES] = known_bucket(s, id);
+    if (bucket == NULL || known_find(bucket, id) >= 0)
+        return;
+    int w = known_find(bucket, zero);
+    if (w < 0)
+        w = (int)(id_hash(id) & (KNOWN_WAYS - 1));
+    memcpy(bucket[w], id, SPOOL_ID_BYTES);
 }
 
-/* Forgets id around a write outside the group commit (the epoch moves
- * before and after it, so that no store that overlaps it marks ids). */
-static void known_forget(rk *s, const spool_id *id)
+/* The stripes of a write's ids, as a bit set. */
+typedef struct stripe_set {
+    uint64_t bits[(1 << STRIPE_BITS) / 64];
+} stripe_set;
+
+static void stripe_add(stripe_set *set, const uint8_t *id)
 {
-    uint8_t (*bucket)[SPOOL_ID_BYTES] = known_bucket(s, id->b);
-    pthread_mutex_lock(&s->known_lock);
-    s->known_epoch++;
-    int w = bucket != NULL ? known_find(bucket, id->b) : -1;
-    if (w >= 0)
-        memset(bucket[w], 0, SPOOL_ID_BYTES);
-    pthread_mutex_unlock(&s->known_lock);
+    unsigned i = (unsigned)(id_hash(id) >> (64 - STRIPE_BITS));
+    set->bits[i / 64] |= 1ULL << (i % 64);
+}
+
+/* Releases the stripe locks of set below index `below`. */
+static void stripes_unlock(rk *s, const stripe_set *set, unsigned below)
+{
+    for (unsigned w = 0; w < (1u << STRIPE_BITS) / 64 && w * 64 < below; w++)
+        for (uint64_t bits = set->bits[w]; bits != 0; bits &= bits - 1) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+            if (i >= below)
+                return;
+            pthread_mutex_unlock(&s->stripe[i]);
+        }
+}
+
+/* Takes the stripe locks of set, in increasing order (so that two writes
+ * never wait for each other), each waiting no later than dl.  Returns 0,
+ * or -1 with the deadline's error and none of them held. */
+static int stripes_lock(rk *s, const stripe_set *set, const spool_deadline *dl, spool_error *err)
+{
+    for (unsigned w = 0; w < (1u << STRIPE_BITS) / 64; w++)
+        for (uint64_t bits = set->bits[w]; bits != 0; bits &= bits - 1) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+            if (pthread_mutex_trylock(&s->stripe[i]) == 0)
+                continue;
+            struct timespec at = spool_deadline_timespec(dl->at);
+            if (pthread_mutex_clocklock(&s->stripe[i], CLOCK_MONOTONIC, &at) != 0) {
+                stripes_unlock(s, set, i);
+                return spool_deadline_error(dl, err);
+            }
+        }
+    return 0;
+}
+
+/* The stripe lock of one id (quarantine, restore).  Returns 0, or -1
+ * with the deadline's error. */
+static int stripe_lock_one(rk *s, const spool_id *id, stripe_set *set, const spool_deadline *dl, spool_error *err)
+{
+    memset(set, 0, sizeof *set);
+    stripe_add(set, id->b);
+    return stripes_lock(s, set, dl, err);
+}
+
+static void stripes_unlock_all(rk *s, const stripe_set *set)
+{
+    stripes_unlock(s, set, 1u << STRIPE_BITS);
 }
 
 /* Whether an entry of id is there, for remove's answer: 1 or 0.  Memory
@@ -591,113 +630,106 @@ static int was_there(rk *s, const spool_id *id)
     return found;
 }
 
-/* The ids of one remove request already seen: open addressing over
- * their indices (0: empty, else index + 1).  A request's deletes are not
- * in the database until its batch is written, so a repeated id must be
- * caught here to be counted once (as SQLite's and LocalDisk's second
- * delete find nothing). */
+/* The ids of one remove_many already seen: open addressing over
+ * pointers to their bytes (NULL: empty).  A request's deletes are not in
+ * the database until its batch is written, so a repeated id is caught
+ * here to be counted once (as SQLite's and LocalDisk's second delete
+ * find nothing). */
 typedef struct seen_ids {
-    const spool_id *ids;
-    uint32_t *slot;
+    const uint8_t **slot;
     size_t mask;
 } seen_ids;
 
-/* Whether ids[i] occurred earlier in the request, recording it.  Without
- * a table (allocation failed), compares with every earlier id. */
-static int seen_before(seen_ids *t, size_t i)
+/* Sizes t for n ids.  Returns 0, or -1 when out of memory. */
+static int seen_init(seen_ids *t, size_t n)
 {
-    const uint8_t *id = t->ids[i].b;
-    if (t->slot == NULL) {
-        for (size_t j = 0; j < i; j++)
-            if (memcmp(t->ids[j].b, id, SPOOL_ID_BYTES) == 0)
-                return 1;
-        return 0;
-    }
+    size_t size = 4;
+    while (size < 2 * n && size < SIZE_MAX / 4 / sizeof *t->slot)
+        size *= 2;
+    t->mask = size - 1;
+    t->slot = calloc(size, sizeof *t->slot);
+    return t->slot != NULL ? 0 : -1;
+}
+
+/* Whether id was seen before, recording it. */
+static int seen_before(seen_ids *t, const uint8_t *id)
+{
     for (size_t h = id_hash(id) & t->mask;; h = (h + 1) & t->mask) {
-        if (t->slot[h] == 0) {
-            t->slot[h] = (uint32_t)i + 1;
+        if (t->slot[h] == NULL) {
+            t->slot[h] = id;
             return 0;
         }
-        if (memcmp(t->ids[t->slot[h] - 1].b, id, SPOOL_ID_BYTES) == 0)
+        if (memcmp(t->slot[h], id, SPOOL_ID_BYTES) == 0)
             return 1;
     }
 }
 
-/* One request as one WriteBatch, written without a sync (the batch's
- * sync comes after).  Returns 0 or -1 with r->err. */
-static int apply_one(rk *s, spool_write_req *r)
+/* A store (items) or remove (ids) of n ids as one WriteBatch, synced
+ * when force_sync or flush asks for it.  Not through the core's group
+ * commit: each caller writes for itself, and RocksDB's write group
+ * commits concurrent writers together (one WAL append and, for synced
+ * ones, one sync), their memtable inserts in parallel.  The ids' stripe
+ * locks are held from a remove's existence check until the known table
+ * records the outcome.  A stall is retried until dl.  Returns 0 (with
+ * *removed for a remove), or -1 with err (ambiguous when RocksDB may
+ * have logged the batch, as write_batch says). */
+static int rk_write(rk *s, const spool_item *items, const spool_id *ids, size_t n, int force_sync,
+                    const spool_deadline *dl, size_t *removed, spool_error *err)
 {
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    int rc = 0;
-    unsigned epoch = known_epoch(s);
-    seen_ids seen = {r->ids, NULL, 0};
-    if (r->op == SPOOL_WRITE_REMOVE && r->n > 1 && r->n < UINT32_MAX / 4) {
-        size_t size = 4;
-        while (size < 2 * r->n)
-            size *= 2;
-        seen.slot = calloc(size, sizeof *seen.slot);
-        seen.mask = size - 1;
+    seen_ids seen = {NULL, 0};
+    if (ids != NULL && n > 1 && seen_init(&seen, n) != 0)
+        return spool_error_set(err, SPOOL_INTERNAL, "out of memory removing %zu entries from %s", n, s->dir);
+    stripe_set set;
+    memset(&set, 0, sizeof set);
+    for (size_t i = 0; i < n; i++)
+        stripe_add(&set, items != NULL ? items[i].id.b : ids[i].b);
+    if (stripes_lock(s, &set, dl, err) != 0) {
+        free(seen.slot);
+        return -1;
     }
-    r->removed = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (r->op == SPOOL_WRITE_STORE) {
-            rocksdb_writebatch_put(wb, (const char *)r->items[i].id.b, SPOOL_ID_BYTES,
-                                   r->items[i].len ? r->items[i].data : "", r->items[i].len);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items != NULL) {
+            rocksdb_writebatch_put(wb, (const char *)items[i].id.b, SPOOL_ID_BYTES,
+                                   items[i].len ? items[i].data : "", items[i].len);
             continue;
         }
-        /* remove answers whether there was an entry; a failed write below
-         * leaves a taken id out of the table, which only costs a read */
-        if (r->n > 1 && seen_before(&seen, i))
+        if (seen.slot != NULL && seen_before(&seen, ids[i].b))
             continue;
-        int known = known_take(s, r->ids[i].b);
+        /* a failed write below leaves a taken id out of the table, which
+         * only costs a read later */
+        int known = known_take(s, ids[i].b);
         if (known)
             atomic_fetch_add_explicit(&s->removes_known, 1, memory_order_relaxed);
-        if (known || was_there(s, &r->ids[i])) {
-            rocksdb_writebatch_delete(wb, (const char *)r->ids[i].b, SPOOL_ID_BYTES);
-            r->removed++;
+        if (known || was_there(s, &ids[i])) {
+            rocksdb_writebatch_delete(wb, (const char *)ids[i].b, SPOOL_ID_BYTES);
+            count++;
         }
     }
     free(seen.slot);
-    if (rocksdb_writebatch_count(wb) > 0)
-        rc = write_batch(s, wb, 0, r->dl, &r->err);
+    int sync = force_sync || s->flush;
+    int rc = rocksdb_writebatch_count(wb) > 0 ? write_batch(s, wb, sync, dl, err) : 0;
     rocksdb_writebatch_destroy(wb);
-    if (rc != 0)
-        r->removed = 0;
-    else if (r->op == SPOOL_WRITE_STORE)
-        known_put(s, r, epoch);
+    if (rc == 0 && items != NULL)
+        for (size_t i = 0; i < n; i++)
+            known_put(s, items[i].id.b);
+    stripes_unlock_all(s, &set);
+    if (rc == 0 && removed != NULL)
+        *removed = count;
     return rc;
 }
 
-/* The driver's apply_batch (spool_group.h): each request its own
- * WriteBatch, then, if any asked for durability, one synced write that
- * syncs the WAL under all of them. */
-static void rk_apply_batch(void *st, spool_write_req **reqs, size_t n, int durable)
+static int rk_store(void *st, const spool_item *items, size_t n, int force_sync, const spool_deadline *dl,
+                    spool_error *err)
 {
-    rk *s = st;
-    int synced_ok = 0;
-    for (size_t i = 0; i < n; i++)
-        reqs[i]->rc = apply_one(s, reqs[i]);
-    if (!durable && !s->flush)
-        return;
-    spool_write_req *e = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (reqs[i]->rc == 0 && (reqs[i]->durable || s->flush) && (e == NULL || reqs[i]->dl->at < e->dl->at))
-            e = reqs[i];
-    if (e == NULL)
-        return;
-    spool_error err;
-    spool_error_clear(&err);
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    synced_ok = write_batch(s, wb, 1, e->dl, &err) == 0;
-    rocksdb_writebatch_destroy(wb);
-    if (!synced_ok) {
-        /* Written, not known to be durable: the durable ones fail, and
-         * may still be there. */
-        err.ambiguous = 1;
-        for (size_t i = 0; i < n; i++)
-            if (reqs[i]->rc == 0 && (reqs[i]->durable || s->flush))
-                spool_group_fail(reqs[i], &err);
-    }
+    return rk_write(st, items, NULL, n, force_sync, dl, NULL, err);
+}
+
+static int rk_remove(void *st, const spool_id *ids, size_t n, int force_sync, const spool_deadline *dl,
+                     size_t *removed, spool_error *err)
+{
+    return rk_write(st, NULL, ids, n, force_sync, dl, removed, err);
 }
 
 /* --------------------------------------------------------------- load */
@@ -1050,7 +1082,8 @@ static int q_fail(rk *s, int e, const char *what, const char *hex, spool_error *
     return -1;
 }
 
-/* Deletes or puts one key with a synced write. */
+/* Deletes or puts one key with a synced write, taking it out of the
+ * known table.  The id's stripe lock held. */
 static int write_one(rk *s, const spool_id *id, const void *data, size_t len, int put, const spool_deadline *dl,
                      spool_error *err)
 {
@@ -1059,19 +1092,18 @@ static int write_one(rk *s, const spool_id *id, const void *data, size_t len, in
         rocksdb_writebatch_put(wb, (const char *)id->b, SPOOL_ID_BYTES, len ? data : "", len);
     else
         rocksdb_writebatch_delete(wb, (const char *)id->b, SPOOL_ID_BYTES);
-    known_forget(s, id);
+    known_take(s, id->b);
     int rc = write_batch(s, wb, 1, dl, err);
-    known_forget(s, id);
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
 
 /* The entry's bytes go to quarantine/ (synced) before its key is
- * deleted: a crash between leaves both, never neither. */
-static int rk_quarantine(void *st, const spool_id *id, const char *reason, const spool_deadline *dl,
-                         spool_error *err)
+ * deleted: a crash between leaves both, never neither.  The id's stripe
+ * lock held: no store of it comes between the read and the delete. */
+static int quarantine_locked(rk *s, const spool_id *id, const char *reason, const spool_deadline *dl,
+                             spool_error *err)
 {
-    rk *s = st;
     char hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
     spool_id_format(id, hex);
     snprintf(why, sizeof why, "%s.why", hex);
@@ -1103,9 +1135,10 @@ static int rk_quarantine(void *st, const spool_id *id, const char *reason, const
     return rc;
 }
 
-static int rk_restore(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err)
+/* The stripe lock held: no store of the id comes between the check for
+ * a live entry and the put. */
+static int restore_locked(rk *s, const spool_id *id, const spool_deadline *dl, spool_error *err)
 {
-    rk *s = st;
     char hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
     spool_id_format(id, hex);
     snprintf(why, sizeof why, "%s.why", hex);
@@ -1130,10 +1163,8 @@ static int rk_restore(void *st, const spool_id *id, const spool_deadline *dl, sp
     return rc;
 }
 
-static int rk_purge(void *st, const spool_id *id, const spool_deadline *dl, int *purged, spool_error *err)
+static int purge_locked(rk *s, const spool_id *id, int *purged, spool_error *err)
 {
-    (void)dl;
-    rk *s = st;
     char hex[SPOOL_ID_TEXT + 1], why[SPOOL_ID_TEXT + 8];
     spool_id_format(id, hex);
     snprintf(why, sizeof why, "%s.why", hex);
@@ -1144,6 +1175,43 @@ static int rk_purge(void *st, const spool_id *id, const spool_deadline *dl, int 
     unlinkat(s->qfd, why, 0);
     fsync(s->qfd);
     return 0;
+}
+
+/* Quarantine, restore and purge of an id hold its stripe lock, as its
+ * stores and removes do. */
+static int rk_quarantine(void *st, const spool_id *id, const char *reason, const spool_deadline *dl,
+                         spool_error *err)
+{
+    rk *s = st;
+    stripe_set set;
+    if (stripe_lock_one(s, id, &set, dl, err) != 0)
+        return -1;
+    int rc = quarantine_locked(s, id, reason, dl, err);
+    stripes_unlock_all(s, &set);
+    return rc;
+}
+
+static int rk_restore(void *st, const spool_id *id, const spool_deadline *dl, spool_error *err)
+{
+    rk *s = st;
+    stripe_set set;
+    if (stripe_lock_one(s, id, &set, dl, err) != 0)
+        return -1;
+    int rc = restore_locked(s, id, dl, err);
+    stripes_unlock_all(s, &set);
+    return rc;
+}
+
+static int rk_purge(void *st, const spool_id *id, const spool_deadline *dl, int *purged, spool_error *err)
+{
+    rk *s = st;
+    stripe_set set;
+    *purged = 0;
+    if (stripe_lock_one(s, id, &set, dl, err) != 0)
+        return -1;
+    int rc = purge_locked(s, id, purged, err);
+    stripes_unlock_all(s, &set);
+    return rc;
 }
 
 static int by_name(const void *a, const void *b)
@@ -1422,5 +1490,6 @@ const spool_backend spool_rocksdb_backend = {
     .stats = rk_stats,
     .close = rk_close,
     .health = rk_health,
-    .apply_batch = rk_apply_batch,
+    .store = rk_store,
+    .remove = rk_remove,
 };

@@ -7,7 +7,6 @@
 #include "spool.h"
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -149,10 +148,7 @@ static int limit_acquire(limit *l, double at)
 {
     if (l->max == 0)
         return 0;
-    struct timespec ts;
-    double whole = floor(at);
-    ts.tv_sec = (time_t)whole;
-    ts.tv_nsec = (long)((at - whole) * 1e9);
+    struct timespec ts = spool_deadline_timespec(at);
     pthread_mutex_lock(&l->lock);
     while (l->used >= l->max) {
         if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT && l->used >= l->max) {

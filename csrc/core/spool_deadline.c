@@ -3,6 +3,7 @@
  */
 #include "spool_deadline.h"
 
+#include <math.h>
 #include <time.h>
 
 double spool_monotonic(void)
@@ -10,6 +11,17 @@ double spool_monotonic(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct timespec spool_deadline_timespec(double at)
+{
+    struct timespec ts;
+    double whole = floor(at);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((at - whole) * 1e9);
+    if (ts.tv_nsec > 999999999)
+        ts.tv_nsec = 999999999;
+    return ts;
 }
 
 void spool_deadline_make(double caller, double store_deadline, spool_deadline *dl)

@@ -7,6 +7,8 @@
 #ifndef SPOOL_DEADLINE_H
 #define SPOOL_DEADLINE_H
 
+#include <time.h>
+
 #include "spool_error.h"
 
 typedef struct spool_deadline {
@@ -17,6 +19,10 @@ typedef struct spool_deadline {
 
 /* Seconds on the clock that deadlines use (CLOCK_MONOTONIC).  Never fails. */
 double spool_monotonic(void);
+
+/* at (spool_monotonic() seconds) as the absolute CLOCK_MONOTONIC time
+ * that pthread's timed waits take. */
+struct timespec spool_deadline_timespec(double at);
 
 /* The effective deadline: the earlier of the caller's (absolute
  * spool_monotonic() seconds; 0 for none) and now + store_deadline. */

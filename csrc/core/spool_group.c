@@ -4,7 +4,6 @@
 #include "spool_group.h"
 
 #include <errno.h>
-#include <math.h>
 #include <time.h>
 
 enum { REQ_QUEUED, REQ_TAKEN, REQ_DONE };
@@ -51,17 +50,6 @@ void spool_group_destroy(spool_group *g)
     pthread_mutex_destroy(&g->lock);
 }
 
-static struct timespec abs_time(double at)
-{
-    struct timespec ts;
-    double whole = floor(at);
-    ts.tv_sec = (time_t)whole;
-    ts.tv_nsec = (long)((at - whole) * 1e9);
-    if (ts.tv_nsec > 999999999)
-        ts.tv_nsec = 999999999;
-    return ts;
-}
-
 /* Before the leader takes its batch: waits, at most the bound in
  * spool_group.h, for the recently concurrent writers to queue.  A wait
  * that ends with fewer lowers the estimate to what came (by one at most
@@ -90,7 +78,7 @@ static void gather(spool_group *g)
     size_t before = g->queued;
     g->want = want;
     g->gathers++;
-    struct timespec ts = abs_time(until);
+    struct timespec ts = spool_deadline_timespec(until);
     while (g->queued < want && g->head != NULL && spool_monotonic() < until)
         if (pthread_cond_timedwait(&g->joined, &g->lock, &ts) == ETIMEDOUT)
             break;
@@ -219,7 +207,7 @@ int spool_group_submit(spool_group *g, spool_write_req *r, spool_apply_fn apply,
             continue;
         }
         if (r->state == REQ_QUEUED) {
-            struct timespec ts = abs_time(r->dl->at);
+            struct timespec ts = spool_deadline_timespec(r->dl->at);
             if (pthread_cond_timedwait(&g->cond, &g->lock, &ts) == ETIMEDOUT && r->state == REQ_QUEUED) {
                 /* Still queued at its deadline: leave the queue. */
                 unlink_req(g, r);
