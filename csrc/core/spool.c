@@ -151,7 +151,9 @@ static int limit_acquire(limit *l, double at)
     struct timespec ts = spool_deadline_timespec(at);
     pthread_mutex_lock(&l->lock);
     while (l->used >= l->max) {
-        if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT && l->used >= l->max) {
+        /* any error, not just ETIMEDOUT, ends the wait: an EINVAL
+         * returned at once would spin here holding the lock */
+        if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) != 0 && l->used >= l->max) {
             pthread_mutex_unlock(&l->lock);
             return -1;
         }

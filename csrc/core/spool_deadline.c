@@ -16,6 +16,18 @@ double spool_monotonic(void)
 struct timespec spool_deadline_timespec(double at)
 {
     struct timespec ts;
+    /* saturate: a C caller may give store_deadline = INFINITY or 1e300,
+     * whose cast to time_t is undefined (and came out in the past) */
+    if (!(at >= 0)) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 0;
+        return ts;
+    }
+    if (at >= 4e18) {
+        ts.tv_sec = (time_t)4000000000000000000LL;
+        ts.tv_nsec = 0;
+        return ts;
+    }
     double whole = floor(at);
     ts.tv_sec = (time_t)whole;
     ts.tv_nsec = (long)((at - whole) * 1e9);

@@ -21,7 +21,8 @@ typedef struct spool_deadline {
 double spool_monotonic(void);
 
 /* at (spool_monotonic() seconds) as the absolute CLOCK_MONOTONIC time
- * that pthread's timed waits take. */
+ * that pthread's timed waits take, saturated: NaN or negative gives 0,
+ * at or past 4e18 (INFINITY too) 4e18 s. */
 struct timespec spool_deadline_timespec(double at);
 
 /* The effective deadline: the earlier of the caller's (absolute

@@ -6,6 +6,7 @@
  * does wait and every caller still gets its own answer; a wait never
  * outlasts the earliest deadline queued.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,5 +130,18 @@ int main(void)
     ok(g.writers < THREADS, "nobody came: it expects fewer writers next time (%.0f)", g.writers);
     ok(rc == 0 && took < 0.5, "its wait ends at the request's 20 ms deadline, not at the 1 s bound (%.3f s)", took);
     spool_group_destroy(&g);
+
+    /* a C caller's store_deadline of INFINITY or 1e300 must mean "far
+     * away", not a cast that lands in the past */
+    struct timespec inf = spool_deadline_timespec(INFINITY), huge = spool_deadline_timespec(1e300);
+    struct timespec nan_ts = spool_deadline_timespec(NAN), mid = spool_deadline_timespec(2.25);
+    double now = spool_monotonic();
+    ok(inf.tv_sec > now + 1e9 && inf.tv_nsec == 0, "an infinite deadline is far in the future (%lld s)",
+       (long long)inf.tv_sec);
+    ok(huge.tv_sec > now + 1e9 && huge.tv_nsec == 0, "a 1e300 s deadline is far in the future (%lld s)",
+       (long long)huge.tv_sec);
+    ok(nan_ts.tv_sec == 0 && nan_ts.tv_nsec == 0, "a NaN deadline is already past");
+    ok(mid.tv_sec == 2 && mid.tv_nsec == 250000000, "2.25 s is 2 s and 250000000 ns (%lld, %ld)",
+       (long long)mid.tv_sec, mid.tv_nsec);
     return tap_done();
 }
