@@ -170,6 +170,15 @@ static int quarantine_races(int n)
     return lost;
 }
 
+/* Removes the test's directory; exits 2 when it cannot. */
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        exit(2);
+}
+
 static void run_kind(const char *kind)
 {
     char dir[] = "/tmp/spool-removeraces-XXXXXX";
@@ -183,8 +192,10 @@ static void run_kind(const char *kind)
     p.reserve_bytes = 0;
     int opened = spool_open(&p, &S, &err) == 0;
     ok(opened, "%s: open (%s)", kind, opened ? "ok" : err.message);
-    if (!opened)
+    if (!opened) {
+        remove_dir(dir);
         return;
+    }
     atomic_store(&failures, 0);
     atomic_store(&wrong, 0);
     int not_once = 0;
@@ -236,10 +247,7 @@ static void run_kind(const char *kind)
        "failures; first: %s)",
        kind, rounds, lost, atomic_load(&failures), first_error);
     spool_close(S);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        exit(2);
+    remove_dir(dir);
 }
 
 int main(void)
