@@ -97,7 +97,7 @@ $(LIBSPOOL): $(LIB_OBJS)
 	$(AR) rcs $@ $(LIB_OBJS)
 
 # C test programs, linked against the core (no Lua).
-CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs checksum group_wait remove_races
+CTESTS = id_threads core_api group_commit fork limits backend_table localdisk_threads localdisk_syncs checksum group_wait remove_races open_races
 # Helper programs the specs run (not TAP tests).
 CHELPERS = $(if $(filter rocksdb,$(BACKENDS)),rocks_kumo_write)
 $(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
@@ -105,6 +105,8 @@ $(BUILD)/test/%: csrc/test/%.c $(LIBSPOOL) $(HEADERS)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(INCLUDES) $(SQLITE_CFLAGS) -o $@ $< $(LIBSPOOL) $(LIBS) $(TEST_LDFLAGS)
 # It counts the library's syncs by wrapping them.
 $(BUILD)/test/localdisk_syncs: TEST_LDFLAGS = -Wl,--wrap=fsync -Wl,--wrap=fdatasync
+# It deletes a -wal or -shm file as the spool checks it.
+$(BUILD)/test/open_races: TEST_LDFLAGS = -Wl,--wrap=faccessat
 
 # C test programs that embed Lua (the module's own objects, linked with
 # the interpreter's library: only the test program links Lua).

@@ -128,7 +128,7 @@ echo "$i $out"
     start()
     local a = acked[1]
     local body = capture(("curl -s http://127.0.0.1:%d/messages/%s"):format(port, a.id))
-    assert.equal(("Subject: %d\r\n\r\nbody %d"):format(a.i, a.i), body)
+    assert.equal(("Subject: %d\r\n\r\nbody %d"):format(a.i, a.i), body, capture("cat " .. prefix .. "/logs/error.log"))
     assert.equal("204", capture(("curl -s -o /dev/null -w '%%{http_code}' -X DELETE http://127.0.0.1:%d/messages/%s"):format(port, a.id)))
     assert.equal("404", capture(("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/messages/%s"):format(port, a.id)))
   end)

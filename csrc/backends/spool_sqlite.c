@@ -758,13 +758,17 @@ static int check_regular(const char *path, int *exists, struct stat *st, spool_e
 
 /* Refuses a file this process cannot both read and write (checked with
  * the effective ids, as open() does), naming it and the missing right.
- * Returns 0 or -1 with err. */
-static int check_writable(const char *path, int is_dir, spool_error *err)
+ * A -wal or -shm file (may_vanish) that is gone since its lstat passes:
+ * another process's last connection deletes them when it closes, and
+ * SQLite creates them again.  Returns 0 or -1 with err. */
+static int check_writable(const char *path, int is_dir, int may_vanish, spool_error *err)
 {
     int need = is_dir ? (W_OK | X_OK) : (R_OK | W_OK);
     if (faccessat(AT_FDCWD, path, need, AT_EACCESS) == 0)
         return 0;
     int e = errno;
+    if (may_vanish && e == ENOENT)
+        return 0;
     const char *missing = is_dir ? "write access to the directory (the spool creates its -wal and -shm files there)"
                                  : faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) != 0 ? "read access" : "write access";
     spool_error_set(err, SPOOL_IO, "open: %s: this process (uid %ld) has no %s: %s", path, (long)geteuid(),
@@ -921,9 +925,9 @@ static int sq_open(const spool_params *p, const void *tuning, void **state, spoo
     int bad = check_regular(s->db_path, &db_exists, &db_st, err) != 0 ||
               check_regular(s->wal_path, &wal_exists, &other, err) != 0 ||
               check_regular(shm_path, &shm_exists, &other, err) != 0 ||
-              (db_exists && check_writable(s->db_path, 0, err) != 0) ||
-              (wal_exists && check_writable(s->wal_path, 0, err) != 0) ||
-              (shm_exists && check_writable(shm_path, 0, err) != 0) || check_writable(s->dir, 1, err) != 0;
+              (db_exists && check_writable(s->db_path, 0, 0, err) != 0) ||
+              (wal_exists && check_writable(s->wal_path, 0, 1, err) != 0) ||
+              (shm_exists && check_writable(shm_path, 0, 1, err) != 0) || check_writable(s->dir, 1, 0, err) != 0;
     free(shm_path);
     if (bad) {
         sq_free(s);

@@ -28,6 +28,9 @@ local type, tostring, error, pairs = type, tostring, error, pairs
 -- Names defined through define() in this worker: one that spool.get no
 -- longer finds was shut down (a runtime state: 503), not mistyped.
 local defined = {}
+-- Names whose define() failed in this worker, and why: the requests that
+-- use them answer that reason (a 503) instead of raising (a 500).
+local failed = {}
 
 local config = {
     thread_pool = nil,       -- name of an nginx thread_pool, or nil: inline
@@ -77,7 +80,15 @@ function _M.define(params)
         error("spool.openresty.define: spools must be opened in init_worker_by_lua*, not init_by_lua*: "
             .. "nginx forks its workers after init_by_lua*, and a SQLite connection must not cross a fork", 2)
     end
-    local s = spool.define(params)
+    local ok, s = pcall(spool.define, params)
+    if not ok then
+        local why = tostring(s):gsub("^[^:]*:%d+: ", "")
+        if type(params) == "table" and type(params.name) == "string" and not defined[params.name] then
+            failed[params.name] = why
+        end
+        error(why, 2)
+    end
+    failed[params.name] = nil
     defined[params.name] = true
     return s
 end
@@ -168,12 +179,16 @@ local function in_thread(op, name, ...)
 end
 
 -- The open spool `name` | nil, err (kind closed) when it was defined
--- here and has been shut down since.  Raises for a name never defined.
+-- here and has been shut down since, or its define() failed here (the
+-- message says why).  Raises for a name never defined.
 local function get(name)
     local s, err = spool.get(name)
     if not s then
         if defined[name] then
             return nil, spool.errors.new("closed", { message = ("spool '%s' is shut down"):format(tostring(name)) })
+        end
+        if failed[name] then
+            return nil, spool.errors.new("closed", { message = failed[name] })
         end
         error(("spool.openresty: %s (define it in init_worker_by_lua*)"):format(tostring(err)), 3)
     end
@@ -280,7 +295,7 @@ function _M.cleanup(name) return maintenance("cleanup", name) end
 -- shut down is not accepting writes, and says so (a 503, not a 500).
 function _M.unhealthy_reason(name)
     local s = get(name)
-    if not s then return "the spool is not accepting writes" end
+    if not s then return failed[name] or "the spool is not accepting writes" end
     return s:unhealthy_reason()
 end
 
