@@ -80,7 +80,16 @@ LIBSPOOL = $(BUILD)/libspool.a
 .PHONY: libspool print-libs test-reliability all test asan valgrind tsan tsan-build install uninstall clean deps demo ctest bench bench-full bench-layout
 all: $(CORE_SO)
 
-$(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
+# What the objects were built with: a change (librocksdb-dev installed
+# since, ROCKSDB=0, other CFLAGS) rewrites it, and the objects follow.
+CONFIG_STAMP = $(BUILD)/config
+CONFIG_NOW = $(CC) | $(CFLAGS) | $(BACKENDS) $(ROCKSDB_VERSION)
+ifneq ($(file <$(CONFIG_STAMP)),$(CONFIG_NOW))
+$(shell mkdir -p $(BUILD))
+$(file >$(CONFIG_STAMP),$(CONFIG_NOW))
+endif
+
+$(BUILD)/obj/%.o: csrc/%.c $(HEADERS) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(MODCFLAGS) -c $< -o $@
 

@@ -82,6 +82,37 @@ describe("make install", function()
   end)
 end)
 
+-- A build directory remembers what it was built with: turning RocksDB
+-- off and on again (as installing librocksdb-dev after a first build
+-- does) rebuilds the objects instead of keeping the old set of backends.
+describe("make, run again with other settings", function()
+  local build
+  before_each(function() build = helper.tmpdir() end)
+  after_each(function() helper.rm_rf(build) end)
+
+  local function backends()
+    local p = io.popen(("cd / && LUA_CPATH=%s %s -e %s 2>&1"):format(helper.shell_quote(build .. "/?.so"), lua,
+      helper.shell_quote('local t = {} for _, b in ipairs(require("spool.core").backends()) do '
+        .. 't[#t + 1] = b.kind or b.name or b[1] end io.write(table.concat(t, " "))')))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  it("rebuilds the module when the set of backends changes", function()
+    local make = ("make -s LUA=%s BUILD=%s all >/dev/null 2>&1"):format(lua, build)
+    assert.is_true(helper.execute(make .. " ROCKSDB=0"))
+    local without = backends()
+    assert.is_nil(without:find("RocksDB", 1, true), without)
+    if not helper.execute("printf '#include <rocksdb/c.h>\\n' | cc -E -x c - >/dev/null 2>&1") then
+      return -- librocksdb-dev is not installed: no second set to build
+    end
+    assert.is_true(helper.execute(make))
+    local with = backends()
+    assert.is_truthy(with:find("RocksDB", 1, true), with)
+  end)
+end)
+
 -- The README documents the LuaJIT install; it runs once, under LuaJIT.
 if lua == "luajit" then describe("luarocks make", function()
   local tree
