@@ -124,7 +124,7 @@ struct bench_engine {
 extern const bench_engine bench_raw_sqlite, bench_spool_c, bench_spool_c_nowait, bench_spool_c_mmap, bench_localdisk, bench_spool_localdisk,
     bench_spool_rocksdb;
 #ifdef HAVE_ROCKSDB
-extern const bench_engine bench_rocksdb;
+extern const bench_engine bench_rocksdb, bench_rocksdb_snappy;
 #endif
 
 /* Entries in the raw SQLite table and in the spool: the same layout. */

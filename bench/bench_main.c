@@ -239,8 +239,10 @@ static const bench_engine *engine_named(const char *name)
         return &bench_rocksdb;
     if (strcmp(name, "spool-rocksdb") == 0)
         return &bench_spool_rocksdb;
+    if (strcmp(name, "rocksdb-snappy") == 0)
+        return &bench_rocksdb_snappy;
 #else
-    if (strcmp(name, "rocksdb") == 0 || strcmp(name, "spool-rocksdb") == 0)
+    if (strcmp(name, "rocksdb") == 0 || strcmp(name, "spool-rocksdb") == 0 || strcmp(name, "rocksdb-snappy") == 0)
         return NULL;
 #endif
     bench_die("unknown engine %s", name);

@@ -138,8 +138,8 @@ end
 
 -- ------------------------------------------------------------- tables
 
-local ENGINES = { "raw-sqlite", "spool-c", "spool-c-nowait", "spool-c-mmap", "spool-lua", "rocksdb", "spool-rocksdb", "localdisk",
-    "spool-localdisk" }
+local ENGINES = { "raw-sqlite", "spool-c", "spool-c-nowait", "spool-c-mmap", "spool-lua", "rocksdb", "rocksdb-snappy",
+    "spool-rocksdb", "localdisk", "spool-localdisk" }
 local SIZES = {}
 do
     local seen = {}
@@ -165,6 +165,8 @@ print("per operation (/proc/self/io write_bytes, KiB); x raw / x rocks: ops/s ag
 print("rocksdb in the same row group.  Payloads are random (incompressible); ids are SpoolIds, keys")
 print("their time-ordered 16 bytes.  spool-c-mmap = the spool with sqlite.mmap_size = 1 GiB (mapped")
 print("file pages count in its RSS); spool-c-nowait = the spool with commit_wait = 0 (no leader wait).  spool-lua with 8 writers = 8 interpreter processes on one spool, each")
+print("rocksdb = RocksDB's defaults without compression; rocksdb-snappy = with KumoMTA's Snappy (the RocksDB")
+print("backend's default); spool-rocksdb = the backend with compression_type = None, as the rocksdb row.")
 print("with its own handle (RSS: the largest process); spool-c with 8 writers = 8 threads, one handle.")
 print("Each workload ran in BENCH_ROUNDS rounds (bench/run.sh), the engines in the opposite order each round;")
 print("every figure is the median round's.")

@@ -22,7 +22,7 @@ build=${BUILD:-build/luajit}
 lua=${LUA:-luajit}
 bin=${BENCH_BIN:-$build/bench/spool-bench}
 base=${BENCH_DIR:-$build}
-engines=${BENCH_ENGINES:-raw-sqlite spool-c spool-c-nowait spool-c-mmap spool-lua rocksdb spool-rocksdb localdisk spool-localdisk}
+engines=${BENCH_ENGINES:-raw-sqlite spool-c spool-c-nowait spool-c-mmap spool-lua rocksdb rocksdb-snappy spool-rocksdb localdisk spool-localdisk}
 rounds=${BENCH_ROUNDS:-3}
 
 # size:N:NDUR -- N operations per workload, NDUR per durable workload.
