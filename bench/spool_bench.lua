@@ -178,9 +178,14 @@ end
 
 local force_opts = { force_sync = true }
 
+-- LuaJIT's string.buffer, for the "load-into" workload (nil elsewhere).
+local has_buffer, string_buffer = pcall(require, "string.buffer")
+local buf = has_buffer and string_buffer.new() or nil
+local into_opts = { into = buf }
+
 -- Runs op over ids (in `order`, 0-based indices, when given) and returns
--- the latencies.  op: "store", "store-force_sync", "load", "remove",
--- "lifecycle".
+-- the latencies.  op: "store", "store-force_sync", "load", "load-into",
+-- "remove", "lifecycle".
 local function loop(s, op, ids, order, data)
     local lat, size = {}, #data
     local n = order and #order or #ids
@@ -195,6 +200,12 @@ local function loop(s, op, ids, order, data)
             local got = check(s:load(id))
             if #got ~= size then
                 die(format("loaded %d bytes, stored %d", #got, size))
+            end
+        elseif op == "load-into" then
+            buf:reset()
+            check(s:load(id, into_opts))
+            if #buf ~= size then
+                die(format("loaded %d bytes into the buffer, stored %d", #buf, size))
             end
         elseif op == "remove" then
             local ok, err = s:remove(id)
@@ -390,6 +401,9 @@ local function run(dir, size, n, ndur, payload, section)
     local a = new_ids(n)
     phase(s, dir, "store", "store", a, nil, data, true)
     phase(s, dir, "load", "load", a, perm, data)
+    if buf then
+        phase(s, dir, "load-into", "load-into", a, perm, data)
+    end
     do
         local m = meas_begin()
         local count, bytes = 0, 0

@@ -60,6 +60,16 @@ describe("a spool with a damaged entry", function()
     assert.is_false(err.retryable)
   end)
 
+  local buffer_it = pcall(require, "string.buffer") and it or pending
+  buffer_it("answers corrupt when loading it into a string.buffer, which keeps only what it held", function()
+    local buf = require("string.buffer").new()
+    buf:put("held")
+    local got, err = s:load(ids[BAD], { into = buf })
+    assert.is_nil(got)
+    assert.are.equal("corrupt", err.kind)
+    assert.are.equal("held", buf:tostring())
+  end)
+
   it("still loads the other entries with their bytes", function()
     for i = 1, #PAYLOADS do
       if i ~= BAD then

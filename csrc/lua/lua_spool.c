@@ -286,79 +286,6 @@ static int l_spool_store(lua_State *L)
     return 1;
 }
 
-/* Pushes the loaded bytes as a Lua string, straight from SQLite's
- * buffer.  lua_pushlstring can raise (out of memory) and a raise must not
- * jump over the statement the bytes belong to: it runs under lua_pcall,
- * and the error is raised again once the load has released everything. */
-typedef struct blob_args {
-    const void *data;
-    size_t len;
-} blob_args;
-
-static int push_blob(lua_State *L)
-{
-    blob_args *a = lua_touserdata(L, 1);
-    lua_pushlstring(L, a->data, a->len);
-    return 1;
-}
-
-#ifdef LUA_GCISRUNNING
-static int blob_to_lua(void *ud, const void *data, size_t len)
-{
-    lua_State *L = ud;
-    blob_args a = {data, len};
-    lua_pushcfunction(L, push_blob);
-    lua_pushlightuserdata(L, &a);
-    return lua_pcall(L, 1, 1, 0) == 0 ? 0 : -1; /* the string, or the error */
-}
-#endif
-
-/* load(id) -> bytes | nil, err.
- *
- * While the bytes are handed over the core holds the spool's life lock,
- * a reader connection and a load slot, so no Lua code may run then: a
- * finalizer that shut the spool down would wait for that lock forever.
- * Where the collector can be paused and resumed exactly as it was (LuaJIT,
- * 5.2+), it is paused while the string is made straight from SQLite's
- * buffer; PUC Lua 5.1 cannot tell whether a user stopped it, so there the
- * bytes are copied out first and the string is made once nothing is held. */
-static int l_spool_load(lua_State *L)
-{
-    lspool *h = spool_lua_check_spool(L);
-    spool_id id = spool_lua_check_id(L, 2);
-    spool_error err;
-    luaL_checkstack(L, 4, "spool.load");
-#ifdef LUA_GCISRUNNING
-    /* 0 or 1; a PUC 5.1 interpreter loading a LuaJIT build answers -1
-     * (unknown option): it takes the copying path below. */
-    int collecting = lua_gc(L, LUA_GCISRUNNING, 0);
-    if (collecting == 0 || collecting == 1) {
-        int top = lua_gettop(L);
-        if (collecting)
-            lua_gc(L, LUA_GCSTOP, 0);
-        int rc = spool_load_with(h->s, &id, blob_to_lua, L, &err);
-        if (collecting)
-            lua_gc(L, LUA_GCRESTART, 0);
-        if (rc != 0) {
-            if (lua_gettop(L) > top) /* push_blob raised: raise it again, now */
-                return lua_error(L);
-            return spool_lua_fail(L, &err);
-        }
-        return 1;
-    }
-#endif
-    void *data;
-    size_t len;
-    if (spool_load(h->s, &id, &data, &len, &err) != 0)
-        return spool_lua_fail(L, &err);
-    blob_args a = {data, len};
-    lua_pushcfunction(L, push_blob);
-    lua_pushlightuserdata(L, &a);
-    int rc = lua_pcall(L, 1, 1, 0);
-    spool_free(data);
-    return rc == 0 ? 1 : lua_error(L);
-}
-
 static int l_spool_remove(lua_State *L)
 {
     lspool *h = spool_lua_check_spool(L);
@@ -763,7 +690,7 @@ static int l_backends(lua_State *L)
 
 static const luaL_Reg spool_methods[] = {
     {"store", l_spool_store},
-    {"load", l_spool_load},
+    {"load", spool_lua_load},
     {"remove", l_spool_remove},
     {"store_many", l_spool_store_many},
     {"remove_many", l_spool_remove_many},

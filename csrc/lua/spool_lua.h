@@ -44,6 +44,9 @@ lspool *spool_lua_check_spool(lua_State *L);
 void spool_lua_spool_init(lua_State *L);
 extern const luaL_Reg spool_lua_spool_funcs[];
 
+/* lua_load.c: the load method. */
+int spool_lua_load(lua_State *L);
+
 /* lua_cursor.c: enumerate, entries and quarantined, the spool methods
  * that walk a cursor. */
 int spool_lua_enumerate(lua_State *L);
