@@ -133,6 +133,19 @@ echo "$i $out"
     assert.equal("404", capture(("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/messages/%s"):format(port, a.id)))
   end)
 
+  it("returns a message of several 64 KiB pieces whole", function()
+    local file = prefix .. "/big.txt"
+    local f = assert(io.open(file, "wb"))
+    for i = 1, 30000 do f:write(("line %05d\n"):format(i)) end -- 330,000 bytes
+    f:close()
+    local r = capture(("curl -s -w ' %%{http_code}' -X POST --data-binary @%s http://127.0.0.1:%d/messages"):format(file, port))
+    local id = r:match("^(%x+)%s+202$")
+    assert.is_truthy(id, r)
+    local body = capture(("curl -s http://127.0.0.1:%d/messages/%s"):format(port, id))
+    assert.equal(330000, #body)
+    assert.is_true(body == helper.read_file(file))
+  end)
+
   it("answers a malformed id with 400 and an oversized body with 413, storing nothing", function()
     local before = capture(("curl -s http://127.0.0.1:%d/metrics"):format(port)):match('spool_entries{spool="data"} (%d+)')
     local r = capture(("curl -s -w ' %%{http_code}' http://127.0.0.1:%d/messages/not-an-id"):format(port))

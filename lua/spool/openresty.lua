@@ -240,12 +240,14 @@ function _M.store(name, id, data, opts)
     return timed("store", s.store, s, id, data, { force_sync = force, deadline = deadline })
 end
 
--- load(name, id) -> bytes | nil, err.  Inline: a load reads pages the OS
--- usually has cached, faster than a hop to a thread.
-function _M.load(name, id)
+-- load(name, id [, opts]) -> bytes | nil, err; opts as s:load's ({ into
+-- = buf }: appended to a string.buffer, which is returned).  Inline: a
+-- load reads pages the OS usually has cached, faster than a hop to a
+-- thread.
+function _M.load(name, id, opts)
     local s, err = get(name)
     if not s then return nil, err end
-    return timed("load", s.load, s, id)
+    return timed("load", s.load, s, id, opts)
 end
 
 -- remove(name, id) -> true | false | nil, err.  Inline (no sync).

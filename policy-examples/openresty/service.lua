@@ -16,6 +16,10 @@ local _M = {}
 
 local ngx = ngx
 local RETRY_AFTER = "30"
+-- GET loads into this worker's buffer and sends it in CHUNK-byte pieces:
+-- no Lua string the size of the message is made.
+local body = require("string.buffer").new()
+local CHUNK = 65536
 
 -- Called from init_worker_by_lua_block: each worker opens the spools.
 function _M.init_worker(dir, thread_pool)
@@ -98,13 +102,16 @@ function _M.handle()
     if text then
         if method == "GET" then
             return with_id(text, function(id)
-                local data, err = openresty.load("data", id)
-                if not data then
+                body:reset()
+                local ok, err = openresty.load("data", id, { into = body })
+                if not ok then
                     if err.kind == "not_found" then return reply(404, "no message " .. tostring(id)) end
                     return fail(err)
                 end
                 ngx.header["Content-Type"] = "application/octet-stream"
-                ngx.print(data)
+                -- In pieces under LuaJIT's 128 KiB large-string size;
+                -- nothing yields until the buffer is empty.
+                while #body > 0 do ngx.print(body:get(CHUNK)) end
                 return ngx.exit(200)
             end)
         elseif method == "DELETE" then
