@@ -27,6 +27,8 @@
     "rss_peak_kib\trss_growth_kib\twbytes_per_op\tsize_bytes\tstatus\textra"
 
 #define BENCH_MAX_WRITERS 8
+/* Threads of one phase at most (bench_main.c: writers). */
+#define BENCH_MAX_THREADS 32
 
 /* ---------------------------------------------------------------- util */
 

@@ -148,13 +148,15 @@ static void *work(void *arg)
     return NULL;
 }
 
-/* Runs one measured phase and prints its row. */
-static void run_phase(const bench_engine *eng, void *e, const char *dir, const char *workload, int op,
-                      int writers, int force_sync, const spool_id *ids, const size_t *order, size_t n,
-                      const void *data, size_t size, int want_size)
+/* Runs one measured phase and fills its row (lat: the caller frees). */
+static void measure_phase(const bench_engine *eng, void *e, const char *dir, const char *workload, int op,
+                          int writers, int force_sync, const spool_id *ids, const size_t *order, size_t n,
+                          const void *data, size_t size, int want_size, bench_row *out)
 {
     phase ph = {eng, e, op, writers, force_sync, ids, order, n, data, size, NULL, {{0}}};
-    worker w[BENCH_MAX_WRITERS];
+    worker w[BENCH_MAX_THREADS];
+    if (writers < 1 || writers > BENCH_MAX_THREADS)
+        bench_die("%d writers: 1 to %d", writers, BENCH_MAX_THREADS);
     bench_row r = {.engine = eng->name, .workload = workload, .size = size, .writers = writers, .ops = n};
     bench_meas m;
     ph.lat = bench_xmalloc(n * sizeof *ph.lat);
@@ -175,8 +177,18 @@ static void run_phase(const bench_engine *eng, void *e, const char *dir, const c
     r.lat = ph.lat;
     r.nlat = n;
     r.size_bytes = want_size ? du_disk(dir) : -1;
+    *out = r;
+}
+
+/* Runs one measured phase and prints its row. */
+static void run_phase(const bench_engine *eng, void *e, const char *dir, const char *workload, int op,
+                      int writers, int force_sync, const spool_id *ids, const size_t *order, size_t n,
+                      const void *data, size_t size, int want_size)
+{
+    bench_row r;
+    measure_phase(eng, e, dir, workload, op, writers, force_sync, ids, order, n, data, size, want_size, &r);
     bench_row_print(&r);
-    free(ph.lat);
+    free(r.lat);
 }
 
 static void run_enumerate(const bench_engine *eng, void *e, size_t size, size_t expect)
@@ -679,6 +691,69 @@ static int cmd_checksum(void)
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* writers A B SIZE N DIR PAYLOAD: store and lifecycle (default
+ * durability) at 1, 2, 8 and 32 writers, engine A against engine B (e.g.
+ * spool-c against spool-c-nowait: the commit wait against none), each
+ * phase on a fresh spool, the engines in alternating order over 3
+ * rounds.  Prints a table of the median ops/s and A / B. */
+static int cmd_writers(const char *name_a, const char *name_b, size_t size, size_t n, const char *dir,
+                       const char *payload)
+{
+    enum { ROUNDS = 3 };
+    static const int counts[] = {1, 2, 8, 32};
+    static const struct {
+        const char *name;
+        int op;
+    } workloads[] = {{"store", OP_STORE}, {"lifecycle", OP_LIFE}};
+    const bench_engine *eng[2] = {engine_named(name_a), engine_named(name_b)};
+    for (int k = 0; k < 2; k++)
+        if (eng[k] == NULL || strcmp(eng[k]->name, "raw-sqlite") == 0)
+            bench_die("writers: %s cannot run here (one handle shared by up to %d threads needed)",
+                      k ? name_b : name_a, BENCH_MAX_THREADS);
+    size_t plen;
+    char *data = read_file(payload, &plen);
+    if (plen != size)
+        bench_die("%s holds %zu bytes, expected %zu", payload, plen, size);
+    printf("# %zu-byte payloads, %zu operations per phase, medians of %d rounds (ops/s)\n", size, n, ROUNDS);
+    printf("# %-10s %7s %12s %12s %7s\n", "workload", "writers", name_a, name_b, "ratio");
+    for (size_t w = 0; w < sizeof workloads / sizeof *workloads; w++)
+        for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+            double ops[2][ROUNDS];
+            for (int round = 0; round < ROUNDS; round++)
+                for (int j = 0; j < 2; j++) {
+                    int k = round % 2 ? 1 - j : j;
+                    char sub[4096];
+                    snprintf(sub, sizeof sub, "%s/w%d-%zu-%d", dir, k, c, round);
+                    void *e = eng[k]->open(sub, 0, counts[c]);
+                    spool_id *ids = new_ids(n);
+                    bench_row r;
+                    measure_phase(eng[k], e, sub, workloads[w].name, workloads[w].op, counts[c], 0, ids, NULL, n,
+                                  data, size, 0, &r);
+                    ops[k][round] = r.seconds > 0 ? (double)n / r.seconds : 0;
+                    free(r.lat);
+                    free(ids);
+                    eng[k]->close(e);
+                    char cmd[4200];
+                    snprintf(cmd, sizeof cmd, "rm -rf '%s'", sub);
+                    if (system(cmd) != 0)
+                        bench_die("cannot remove %s", sub);
+                }
+            qsort(ops[0], ROUNDS, sizeof(double), cmp_double);
+            qsort(ops[1], ROUNDS, sizeof(double), cmp_double);
+            double a = ops[0][ROUNDS / 2], b = ops[1][ROUNDS / 2];
+            printf("  %-10s %7d %12.0f %12.0f %6.2fx\n", workloads[w].name, counts[c], a, b, b > 0 ? a / b : 0);
+            fflush(stdout);
+        }
+    free(data);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "version") == 0) {
@@ -710,10 +785,14 @@ int main(int argc, char **argv)
         return cmd_enum_rss(argv[2]);
     if (argc == 2 && strcmp(argv[1], "checksum") == 0)
         return cmd_checksum();
+    if (argc == 8 && strcmp(argv[1], "writers") == 0)
+        return cmd_writers(argv[2], argv[3], strtoul(argv[4], NULL, 10), strtoul(argv[5], NULL, 10), argv[6],
+                           argv[7]);
     fprintf(stderr,
             "usage: spool-bench version | header | payloads DIR |\n"
             "       run ENGINE SIZE N NDUR DIR PAYLOAD [main|durable] |\n"
             "       disk LABEL DIR NSYNC SEQ_MB | disk-sync LABEL DIR NSYNC |\n"
-            "       compact-scale DIR BASE | fill DIR MB | enum-rss DIR | checksum\n");
+            "       compact-scale DIR BASE | fill DIR MB | enum-rss DIR | checksum |\n"
+            "       writers ENGINE_A ENGINE_B SIZE N DIR PAYLOAD\n");
     return 2;
 }
