@@ -27,6 +27,17 @@
     "rss_peak_kib\trss_growth_kib\twbytes_per_op\tsize_bytes\tstatus\textra"
 
 #define BENCH_MAX_WRITERS 8
+
+/* A payload file holds size + BENCH_PAYLOAD_SLACK random bytes; message k
+ * stores the size bytes at bench_payload_off(k): every message distinct
+ * at every position (a benchmark whose entries are all equal flatters
+ * LuaJIT, which interns one string for them).  bench/spool_bench.lua
+ * computes the same offsets. */
+#define BENCH_PAYLOAD_SLACK ((size_t)1 << 20)
+static inline size_t bench_payload_off(size_t k)
+{
+    return (k * 8) % BENCH_PAYLOAD_SLACK;
+}
 /* Threads of one phase at most (bench_main.c: writers). */
 #define BENCH_MAX_THREADS 32
 
@@ -51,6 +62,7 @@ void bench_permutation(size_t *out, size_t n, uint32_t seed);
 long bench_status_kib(const char *field); /* "VmRSS", "VmHWM"; -1 if unknown */
 void bench_hwm_reset(void);               /* peak RSS := current RSS */
 uint64_t bench_write_bytes(void);         /* /proc/self/io write_bytes */
+uint64_t bench_wchar(void);               /* /proc/self/io wchar: bytes handed to write calls */
 
 /* Bytes the tree under path occupies on disk (st_blocks * 512, files and
  * directories), and the sum of regular files' st_size. */
@@ -71,6 +83,7 @@ typedef struct bench_row {
     size_t nlat;
     long rss_peak_kib, rss_growth_kib;
     double wbytes;       /* write_bytes delta */
+    double wchar;        /* wchar delta (logical bytes written); < 0: not measured */
     int64_t size_bytes;  /* -1: not measured */
     const char *status;  /* NULL: "ok" */
     char extra[256];
@@ -79,7 +92,7 @@ typedef struct bench_row {
 /* Snapshot taken when a measured phase starts. */
 typedef struct bench_meas {
     double t0;
-    uint64_t wb0;
+    uint64_t wb0, wc0;
     long rss0;
 } bench_meas;
 
@@ -119,6 +132,10 @@ struct bench_engine {
     /* Reads every entry with its data; counts entries and bytes. */
     int (*enumerate)(void *e, size_t *count, uint64_t *bytes);
     int (*compact)(void *e, bench_compact *c);
+    /* Optional: brings the engine to a settled state before a load phase
+     * (RocksDB: memtables flushed, compactions done), so that loads do
+     * not measure whatever the store phase left running. */
+    void (*settle)(void *e);
     /* Last error text (static or per-engine buffer). */
     const char *(*error)(void *th);
 };

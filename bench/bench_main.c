@@ -69,6 +69,18 @@ static void *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* The payload file for size (size + BENCH_PAYLOAD_SLACK bytes, from
+ * `spool-bench payloads`); dies when it has another length. */
+static char *read_payload(const char *path, size_t size)
+{
+    size_t len;
+    char *data = read_file(path, &len);
+    if (len != size + BENCH_PAYLOAD_SLACK)
+        bench_die("%s holds %zu bytes, expected %zu (spool-bench payloads writes it)", path, len,
+                  size + BENCH_PAYLOAD_SLACK);
+    return data;
+}
+
 static spool_id *new_ids(size_t n)
 {
     spool_id *ids = bench_xmalloc(n * sizeof *ids);
@@ -116,13 +128,15 @@ static void *work(void *arg)
     void *th = eng->thread_open(ph->e, w->t);
     pthread_barrier_wait(&ph->bar);
     for (size_t k = (size_t)w->t; k < ph->n; k += (size_t)ph->writers) {
-        const spool_id *id = &ph->ids[ph->order ? ph->order[k] : k];
+        size_t idx = ph->order ? ph->order[k] : k;
+        const spool_id *id = &ph->ids[idx];
+        const char *payload = (const char *)ph->data + bench_payload_off(idx);
         size_t len = 0;
         int rc = 0;
         double t0 = bench_now();
         switch (ph->op) {
         case OP_STORE:
-            rc = eng->store(th, id, ph->data, ph->size, ph->force_sync);
+            rc = eng->store(th, id, payload, ph->size, ph->force_sync);
             break;
         case OP_LOAD:
             rc = eng->load(th, id, &len);
@@ -133,7 +147,7 @@ static void *work(void *arg)
             rc = eng->remove(th, id);
             break;
         case OP_LIFE:
-            rc = eng->store(th, id, ph->data, ph->size, 0);
+            rc = eng->store(th, id, payload, ph->size, 0);
             if (rc == 0)
                 rc = eng->load(th, id, &len);
             if (rc == 0)
@@ -288,10 +302,7 @@ static int cmd_run(const char *name, size_t size, size_t n, size_t ndur, const c
         }
         return 0;
     }
-    size_t plen;
-    char *data = read_file(payload, &plen);
-    if (plen != size)
-        bench_die("%s holds %zu bytes, expected %zu", payload, plen, size);
+    char *data = read_payload(payload, size);
     size_t *perm = bench_xmalloc(n * sizeof *perm);
     bench_permutation(perm, n, SEED_ORDER);
 
@@ -325,6 +336,8 @@ static int cmd_run(const char *name, size_t size, size_t n, size_t ndur, const c
         e = eng->open(dir, 0, BENCH_MAX_WRITERS);
         a = new_ids(n);
         run_phase(eng, e, dir, "store", OP_STORE, 1, 0, a, NULL, n, data, size, 1);
+        if (eng->settle)
+            eng->settle(e);
         run_phase(eng, e, dir, "load", OP_LOAD, 1, 0, a, perm, n, data, size, 0);
         run_enumerate(eng, e, size, n);
         run_phase(eng, e, dir, "remove", OP_REMOVE, 1, 0, a, perm, n, data, size, 0);
@@ -335,6 +348,8 @@ static int cmd_run(const char *name, size_t size, size_t n, size_t ndur, const c
         free(a);
         a = new_ids(n);
         run_phase(eng, e, dir, "store", OP_STORE, BENCH_MAX_WRITERS, 0, a, NULL, n, data, size, 0);
+        if (eng->settle)
+            eng->settle(e);
         run_phase(eng, e, dir, "load", OP_LOAD, BENCH_MAX_WRITERS, 0, a, perm, n, data, size, 0);
         free(a);
         a = new_ids(n);
@@ -354,12 +369,12 @@ static int cmd_payloads(const char *dir)
     bench_rng r;
     bench_rng_seed(&r, SEED_PAYLOAD);
     for (size_t i = 0; i < sizeof payload_sizes / sizeof *payload_sizes; i++) {
-        size_t n = payload_sizes[i];
+        size_t n = payload_sizes[i] + BENCH_PAYLOAD_SLACK;
         unsigned char *buf = bench_xmalloc(n);
         char path[4096];
         for (size_t k = 0; k < n; k++)
             buf[k] = (unsigned char)(bench_rng_next(&r) >> 7);
-        snprintf(path, sizeof path, "%s/payload-%zu.bin", dir, n);
+        snprintf(path, sizeof path, "%s/payload-%zu.bin", dir, payload_sizes[i]);
         FILE *f = fopen(path, "wb");
         if (f == NULL || fwrite(buf, 1, n, f) != n || fclose(f) != 0)
             bench_die("cannot write %s", path);
@@ -716,10 +731,7 @@ static int cmd_writers(const char *name_a, const char *name_b, size_t size, size
         if (eng[k] == NULL || strcmp(eng[k]->name, "raw-sqlite") == 0)
             bench_die("writers: %s cannot run here (one handle shared by up to %d threads needed)",
                       k ? name_b : name_a, BENCH_MAX_THREADS);
-    size_t plen;
-    char *data = read_file(payload, &plen);
-    if (plen != size)
-        bench_die("%s holds %zu bytes, expected %zu", payload, plen, size);
+    char *data = read_payload(payload, size);
     printf("# %zu-byte payloads, %zu operations per phase, medians of %d rounds (ops/s)\n", size, n, ROUNDS);
     printf("# %-10s %7s %12s %12s %7s\n", "workload", "writers", name_a, name_b, "ratio");
     for (size_t w = 0; w < sizeof workloads / sizeof *workloads; w++)

@@ -95,20 +95,32 @@ void bench_hwm_reset(void)
     close(fd);
 }
 
-uint64_t bench_write_bytes(void)
+/* The value of field `name` ("write_bytes:") in /proc/self/io, or 0. */
+static uint64_t proc_io(const char *name)
 {
     char line[128];
     uint64_t v = 0;
+    size_t len = strlen(name);
     FILE *f = fopen("/proc/self/io", "r");
     if (f == NULL)
         return 0;
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "write_bytes:", 12) == 0) {
-            v = strtoull(line + 12, NULL, 10);
+        if (strncmp(line, name, len) == 0) {
+            v = strtoull(line + len, NULL, 10);
             break;
         }
     fclose(f);
     return v;
+}
+
+uint64_t bench_write_bytes(void)
+{
+    return proc_io("write_bytes:");
+}
+
+uint64_t bench_wchar(void)
+{
+    return proc_io("wchar:");
 }
 
 static void du_at(int at, const char *name, int64_t *disk, int64_t *files)
@@ -174,6 +186,7 @@ void bench_meas_begin(bench_meas *m)
     bench_hwm_reset();
     m->rss0 = bench_status_kib("VmRSS");
     m->wb0 = bench_write_bytes();
+    m->wc0 = bench_wchar();
     m->t0 = bench_now();
 }
 
@@ -181,6 +194,7 @@ void bench_meas_end(const bench_meas *m, bench_row *r)
 {
     r->seconds = bench_now() - m->t0;
     r->wbytes = (double)(bench_write_bytes() - m->wb0);
+    r->wchar = (double)(bench_wchar() - m->wc0);
     r->rss_peak_kib = bench_status_kib("VmHWM");
     r->rss_growth_kib = r->rss_peak_kib >= 0 && m->rss0 >= 0 ? r->rss_peak_kib - m->rss0 : -1;
 }
@@ -219,6 +233,10 @@ void bench_row_print(bench_row *r)
         snprintf(wb, sizeof wb, "%.0f", r->wbytes / (double)r->ops);
     if (r->size_bytes >= 0)
         snprintf(sz, sizeof sz, "%lld", (long long)r->size_bytes);
+    if (r->ops > 0 && r->wchar > 0) { /* logical bytes written per op, beside the device's */
+        size_t at = strlen(r->extra);
+        snprintf(r->extra + at, sizeof r->extra - at, "%swchar=%.0f", at ? " " : "", r->wchar / (double)r->ops);
+    }
     printf("%s\t%s\t%zu\t%d\t%zu\t%.6f\t%s\t%s\t%s\t%s\t%ld\t%ld\t%s\t%s\t%s\t%s\n", r->engine, r->workload,
            r->size, r->writers, r->ops, r->seconds, ops_s, mb_s, p50, p99, r->rss_peak_kib, r->rss_growth_kib,
            wb, sz, r->status ? r->status : "ok", r->extra[0] ? r->extra : "-");

@@ -161,8 +161,9 @@ end
 print("Legend: ops/s and MB/s (payload bytes, 10^6) over the phase's wall time; p50/p99: per-operation")
 print("latency in microseconds; RSS: peak resident set of the process during the phase (VmHWM, MiB),")
 print("with its growth over the phase's start in brackets; wr/op: bytes the process wrote to the device")
-print("per operation (/proc/self/io write_bytes, KiB); x raw / x rocks: ops/s against raw-sqlite /")
-print("rocksdb in the same row group.  Payloads are random (incompressible); ids are SpoolIds, keys")
+print("per operation (/proc/self/io write_bytes, KiB); log/op: bytes the process handed to write calls per")
+print("operation (wchar, KiB; C engines); x raw / x rocks: ops/s against raw-sqlite /")
+print("rocksdb in the same row group.  Payloads are random (incompressible) and distinct per message; ids are SpoolIds, keys")
 print("their time-ordered 16 bytes.  spool-c-mmap = the spool with sqlite.mmap_size = 1 GiB (mapped")
 print("file pages count in its RSS); spool-c-nowait = the spool with commit_wait = 0 (no leader wait).  spool-lua with 8 writers = 8 interpreter processes on one spool, each")
 print("rocksdb = RocksDB's defaults without compression; rocksdb-snappy = with KumoMTA's Snappy (the RocksDB")
@@ -205,7 +206,7 @@ for _, wl in ipairs(WORKLOADS) do
     local workload, writers, title = wl[1], wl[2], wl[3]
     print(format("== %s ==", title))
     local with_size = workload == "store" and writers == 1
-    local head = { "size", "engine", "ops/s", "MB/s", "p50", "p99", "RSS", "wr/op", "x raw", "x rocks" }
+    local head = { "size", "engine", "ops/s", "MB/s", "p50", "p99", "RSS", "wr/op", "log/op", "x raw", "x rocks" }
     if with_size then
         head[#head + 1] = "disk MiB"
     end
@@ -227,6 +228,7 @@ for _, wl in ipairs(WORKLOADS) do
                     size_name(size), engine, num(r.ops_s), num(r.mb_s), num(r.p50_us), num(r.p99_us),
                     rss(r),
                     r.wbytes_per_op and format("%.1f", r.wbytes_per_op / 1024) or "-",
+                    r.x.wchar and format("%.1f", r.x.wchar / 1024) or "-",
                     ok(raw) and ratio(r.ops_s, raw.ops_s) or "-",
                     ok(rocks) and ratio(r.ops_s, rocks.ops_s) or "-",
                 }

@@ -178,6 +178,23 @@ end
 
 local force_opts = { force_sync = true }
 
+-- Payload files (`spool-bench payloads`) hold size + PAYLOAD_SLACK random
+-- bytes; message k (0-based, across all processes) stores the size bytes
+-- at (k * 8) % PAYLOAD_SLACK, as bench.h bench_payload_off: every message
+-- distinct (equal strings would be interned once, flattering LuaJIT).
+local PAYLOAD_SLACK = 1048576
+
+-- The payloads of messages first .. first + count - 1 as data[1 ..
+-- count], with data.size; made before a phase, outside its timing.
+local function payloads(file, size, first, count)
+    local data = { size = size }
+    for k = 1, count do
+        local off = ((first + k - 1) * 8) % PAYLOAD_SLACK
+        data[k] = file:sub(off + 1, off + size)
+    end
+    return data
+end
+
 -- LuaJIT's string.buffer, for the "load-into" workload (nil elsewhere).
 local has_buffer, string_buffer = pcall(require, "string.buffer")
 local buf = has_buffer and string_buffer.new() or nil
@@ -187,15 +204,16 @@ local into_opts = { into = buf }
 -- the latencies.  op: "store", "store-force_sync", "load", "load-into",
 -- "remove", "lifecycle".
 local function loop(s, op, ids, order, data)
-    local lat, size = {}, #data
+    local lat, size = {}, data.size
     local n = order and #order or #ids
     for k = 1, n do
-        local id = ids[order and order[k] + 1 or k]
+        local idx = order and order[k] + 1 or k
+        local id = ids[idx]
         local t0 = monotonic()
         if op == "store" then
-            check(s:store(id, data))
+            check(s:store(id, data[idx]))
         elseif op == "store-force_sync" then
-            check(s:store(id, data, force_opts))
+            check(s:store(id, data[idx], force_opts))
         elseif op == "load" then
             local got = check(s:load(id))
             if #got ~= size then
@@ -213,7 +231,7 @@ local function loop(s, op, ids, order, data)
                 die("remove: " .. tostring(err or "no such entry"))
             end
         else
-            check(s:store(id, data))
+            check(s:store(id, data[idx]))
             local got = check(s:load(id))
             if #got ~= size then
                 die(format("loaded %d bytes, stored %d", #got, size))
@@ -230,7 +248,7 @@ local function phase(s, dir, workload, op, ids, order, data, want_size)
     local m = meas_begin()
     local lat = loop(s, op, ids, order, data)
     local r = meas_end(m, {
-        workload = workload, size = #data, writers = 1, ops = n, bytes = n * #data, lat = lat,
+        workload = workload, size = data.size, writers = 1, ops = n, bytes = n * data.size, lat = lat,
     })
     if want_size then
         r.size_bytes = du(dir)
@@ -264,11 +282,14 @@ local function file_exists(path)
     return false
 end
 
--- child OP DIR PAYLOAD COUNT FLUSH GO IDS
-local function child(op, dir, payload, count, flush, go, idsfile)
-    local data = read_file(payload)
+-- child OP DIR PAYLOAD COUNT FLUSH GO IDS FIRST (FIRST: the index of its
+-- first message among all the processes', for the payloads' offsets)
+local function child(op, dir, payload, count, flush, go, idsfile, first)
     local s = open(dir, flush == "1")
     count = tonumber(count)
+    local file = read_file(payload)
+    local data = payloads(file, #file - PAYLOAD_SLACK, tonumber(first), op == "load" and 0 or count)
+    file = nil
     local ids, order
     if op == "load" then
         ids = {}
@@ -323,12 +344,14 @@ local function multi(dir, workload, op, total, flush, payload, size, ids)
     local go = dir .. ".go"
     os.remove(go)
     local pipes = {}
+    local first = 0
     for k = 1, WRITERS do
         local share = floor((total + WRITERS - k) / WRITERS)
         local cmd = table.concat({
             quote(interpreter), quote(script), "child", op, quote(dir), quote(payload), share,
-            flush and "1" or "0", quote(go), quote(ids and ids .. k or "-"),
+            flush and "1" or "0", quote(go), quote(ids and ids .. k or "-"), first,
         }, " ")
+        first = first + share
         pipes[k] = assert(io.popen(cmd, "r"))
     end
     for k = 1, WRITERS do
@@ -375,10 +398,13 @@ end
 local function run(dir, size, n, ndur, payload, section)
     size, n, ndur = tonumber(size), tonumber(n), tonumber(ndur)
     section = section or "all"
-    local data = read_file(payload)
-    if #data ~= size then
-        die(format("%s holds %d bytes, expected %d", payload, #data, size))
+    local file = read_file(payload)
+    if #file ~= size + PAYLOAD_SLACK then
+        die(format("%s holds %d bytes, expected %d (spool-bench payloads writes it)", payload, #file,
+            size + PAYLOAD_SLACK))
     end
+    local data = payloads(file, size, 0, math.max(n, ndur))
+    file = nil
     local s
 
     if section ~= "main" then
@@ -469,7 +495,7 @@ if mode == "run" then
 elseif mode == "enum-rss" then
     enum_rss(arg[2])
 elseif mode == "child" then
-    child(arg[2], arg[3], arg[4], arg[5], arg[6], arg[7], arg[8])
+    child(arg[2], arg[3], arg[4], arg[5], arg[6], arg[7], arg[8], arg[9])
 else
     io.stderr:write("usage: spool_bench.lua run DIR SIZE N NDUR PAYLOAD [main|durable] | enum-rss DIR\n")
     os.exit(2)
