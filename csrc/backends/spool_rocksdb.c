@@ -546,10 +546,28 @@ typedef struct stripe_set {
     uint64_t bits[(1 << STRIPE_BITS) / 64];
 } stripe_set;
 
+/* The stripe of an id: the top bits of its hash. */
+static unsigned stripe_of(const uint8_t *id)
+{
+    return (unsigned)(id_hash(id) >> (64 - STRIPE_BITS));
+}
+
 static void stripe_add(stripe_set *set, const uint8_t *id)
 {
-    unsigned i = (unsigned)(id_hash(id) >> (64 - STRIPE_BITS));
+    unsigned i = stripe_of(id);
     set->bits[i / 64] |= 1ULL << (i % 64);
+}
+
+/* Takes stripe lock i, waiting no later than dl.  Returns 0, or -1 with
+ * the deadline's error. */
+static int stripe_lock_at(rk *s, unsigned i, const spool_deadline *dl, spool_error *err)
+{
+    if (pthread_mutex_trylock(&s->stripe[i]) == 0)
+        return 0;
+    struct timespec at = spool_deadline_timespec(dl->at);
+    if (pthread_mutex_clocklock(&s->stripe[i], CLOCK_MONOTONIC, &at) != 0)
+        return spool_deadline_error(dl, err);
+    return 0;
 }
 
 /* Releases the stripe locks of set below index `below`. */
@@ -572,12 +590,9 @@ static int stripes_lock(rk *s, const stripe_set *set, const spool_deadline *dl, 
     for (unsigned w = 0; w < (1u << STRIPE_BITS) / 64; w++)
         for (uint64_t bits = set->bits[w]; bits != 0; bits &= bits - 1) {
             unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
-            if (pthread_mutex_trylock(&s->stripe[i]) == 0)
-                continue;
-            struct timespec at = spool_deadline_timespec(dl->at);
-            if (pthread_mutex_clocklock(&s->stripe[i], CLOCK_MONOTONIC, &at) != 0) {
+            if (stripe_lock_at(s, i, dl, err) != 0) {
                 stripes_unlock(s, set, i);
-                return spool_deadline_error(dl, err);
+                return -1;
             }
         }
     return 0;
@@ -679,11 +694,16 @@ static int rk_write(rk *s, const spool_item *items, const spool_id *ids, size_t 
     seen_ids seen = {NULL, 0};
     if (ids != NULL && n > 1 && seen_init(&seen, n) != 0)
         return spool_error_set(err, SPOOL_INTERNAL, "out of memory removing %zu entries from %s", n, s->dir);
+    /* One id (the usual store or remove): its stripe alone, without the
+     * set's scans; several: every stripe they touch, in order. */
     stripe_set set;
-    memset(&set, 0, sizeof set);
-    for (size_t i = 0; i < n; i++)
-        stripe_add(&set, items != NULL ? items[i].id.b : ids[i].b);
-    if (stripes_lock(s, &set, dl, err) != 0) {
+    unsigned one = n == 1 ? stripe_of(items != NULL ? items[0].id.b : ids[0].b) : 0;
+    if (n != 1) {
+        memset(&set, 0, sizeof set);
+        for (size_t i = 0; i < n; i++)
+            stripe_add(&set, items != NULL ? items[i].id.b : ids[i].b);
+    }
+    if ((n == 1 ? stripe_lock_at(s, one, dl, err) : stripes_lock(s, &set, dl, err)) != 0) {
         free(seen.slot);
         return -1;
     }
@@ -714,7 +734,10 @@ static int rk_write(rk *s, const spool_item *items, const spool_id *ids, size_t 
     if (rc == 0 && items != NULL)
         for (size_t i = 0; i < n; i++)
             known_put(s, items[i].id.b);
-    stripes_unlock_all(s, &set);
+    if (n == 1)
+        pthread_mutex_unlock(&s->stripe[one]);
+    else
+        stripes_unlock_all(s, &set);
     if (rc == 0 && removed != NULL)
         *removed = count;
     return rc;
