@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { REQ_QUEUED, REQ_TAKEN, REQ_DONE };
 
@@ -17,6 +18,8 @@ int spool_group_init(spool_group *g, double wait_max, int batch_all)
     g->queued = 0;
     g->inflight = 0;
     g->writers = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    g->cpus = cpus > 0 ? (unsigned)cpus : 1;
     g->commit_s = 0;
     g->want = 0;
     g->gathers = g->joins = 0;
@@ -69,7 +72,7 @@ static void gather(spool_group *g)
         if (until_dl == 0 || q->dl->at < until_dl)
             until_dl = q->dl->at;
     }
-    if (!g->batch_all && !durable)
+    if (!durable && (!g->batch_all || want <= g->cpus))
         return;
     double wait = g->commit_s > 0 && g->commit_s / 2 < g->wait_max ? g->commit_s / 2 : g->wait_max;
     double until = spool_monotonic() + wait;

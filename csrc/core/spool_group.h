@@ -11,7 +11,9 @@
  * writing at once, and a batch would share its commit (or its sync), the
  * leader first waits a little for the others to join: with more writers
  * than cores, the ones just answered are still on their way back, and a
- * leader that commits at once commits alone.  The wait is bounded by
+ * leader that commits at once commits alone.  With no more writers than
+ * cores each has one and comes back by itself: the leader then waits only
+ * for a batch holding a durable request (its sync is shared).  The wait is bounded by
  * wait_max, half a batch's recent commit time and the earliest deadline
  * queued; it ends as soon as the others have queued, and it never
  * happens for a single writer.  A request still queued when its deadline passes leaves the
@@ -71,6 +73,7 @@ typedef struct spool_group {
     size_t queued;       /* requests on the queue */
     unsigned inflight;   /* callers inside spool_group_submit */
     double writers;      /* recently concurrent callers: their peak, lowered by waits nobody joined */
+    unsigned cpus;       /* CPUs online at init: no more writers than this, nothing durable: no wait */
     double commit_s;     /* a batch's apply, moving average */
     size_t want;         /* while a leader gathers: the queue length it waits for, else 0 */
     unsigned gathers, joins; /* waits begun, and those that got more requests (stats, tests) */
