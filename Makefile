@@ -82,12 +82,14 @@ all: $(CORE_SO)
 
 # What the objects were built with: a change (librocksdb-dev installed
 # since, ROCKSDB=0, other CFLAGS) rewrites it, and the objects follow.
+# Rewritten only by a build (not by make -n, clean or print-libs), and
+# only when it differs, so that an unchanged one keeps its time.
 CONFIG_STAMP = $(BUILD)/config
 CONFIG_NOW = $(CC) | $(CFLAGS) | $(BACKENDS) $(ROCKSDB_VERSION)
-ifneq ($(file <$(CONFIG_STAMP)),$(CONFIG_NOW))
-$(shell mkdir -p $(BUILD))
-$(file >$(CONFIG_STAMP),$(CONFIG_NOW))
-endif
+$(CONFIG_STAMP): FORCE
+	@mkdir -p $(@D); printf '%s\n' '$(CONFIG_NOW)' | cmp -s - $@ || printf '%s\n' '$(CONFIG_NOW)' > $@
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/obj/%.o: csrc/%.c $(HEADERS) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)

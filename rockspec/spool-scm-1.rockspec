@@ -44,5 +44,9 @@ build = {
       INST_LUADIR = "$(LUADIR)",
       LUA = "$(LUA)",
       LUA_INCDIR = "$(LUA_INCDIR)",
+      -- as built: install must not rebuild with other settings
+      CFLAGS = "$(CFLAGS)",
+      LIBFLAG = "$(LIBFLAG)",
+      ROCKSDB = "$(ROCKSDB)",
    },
 }
